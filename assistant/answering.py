@@ -1,0 +1,402 @@
+"""The default answerer: extractive, offline, no language model.
+
+From the retrieved passages it selects the sentences that answer the question and quotes them,
+each followed by its `[n]` marker; every citation is the verbatim sentence span it quotes, so every
+sentence of an answer is supported by the passage it cites. How it decides:
+
+1. Candidates: every sentence of every retrieved passage (nothing else can be cited). Headings and
+   sentences that add nothing beyond the question's own words (cross-references such as "For more
+   information on X, see X.") are not candidates.
+2. Score: idf-weighted coverage of the question's content terms (BM25 statistics of the corpus),
+   blended with the embedding similarity of question and sentence.
+3. Grounding checks, each of which can make it abstain with a reason:
+   - a question word that occurs nowhere in the corpus and carries the question (a drug, a place,
+     an off-topic subject) -> "the corpus does not mention X";
+   - names, acronyms and numbers of the question ("PET", "7T", "Krystal") must occur in the
+     document of the sentence that answers, so a figure from one study never answers for another;
+   - a question that asks for a number, dose, percentage, date, duration or name needs a sentence
+     that contains one;
+   - the best sentence must reach a minimum score.
+4. False premises: when the best-covering sentence is negated (or uses the opposite direction,
+   "increase" for "decrease") while the question presupposes the affirmative ("Why did the study
+   find ..."), the answer corrects the premise by quoting that sentence.
+5. Composition: the best sentence, plus close runners-up; one per document when the question spans
+   documents ("studies", "both", "across"). A sentence that starts with an anaphor ("It", "This")
+   brings its predecessor along so the quote reads on its own.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from assistant.chunking import sentence_spans
+from assistant.cleaning import is_title_case
+from assistant.embedding import Embedder
+from assistant.questions import ANSWER_EVIDENCE, ANSWER_NOUNS, ANTONYMS, DRUG_LIKE, NEGATION, Question, parse
+from assistant.records import Answer, Citation, Passage
+from assistant.retrieval import LexicalIndex, analyse
+
+# Calibrated on evals/golden.jsonl; see README "How the extractive answerer decides".
+MIN_SCORE = 0.42  # blended score the best sentence must reach
+MIN_COVERAGE = 0.30  # idf-weighted share of question terms the best sentence must contain
+MISSING_SHARE = 0.6  # abstain when this share of the question's words occur nowhere in the corpus
+RUNNER_UP = 0.85  # extra sentences must score at least this fraction of the best
+ADJACENT_SHARE = 0.75  # ... or this much when they directly follow the best sentence
+MULTI_SHARE = 0.6  # questions across documents: each document's sentence against the best
+PREMISE_SHARE = 0.7  # a contradicting sentence must score this fraction of the best to correct the premise
+TYPED_OWN = 0.4  # a typed question (number, date, name...) is answered by a sentence with that evidence
+# which contains this share of the question's own terms, even when the blended score is low
+LEXICAL_WEIGHT = 0.6
+DOC_CREDIT = 0.5  # credit for a question term found in the sentence's document but not the sentence
+FOCUS_BONUS = 0.08  # follow-ups prefer the documents the conversation was about
+_WORDS = re.compile(r"[A-Za-z0-9][\w'’\-]*")
+_META = re.compile(r"^(written by|by|published|updated|posted|originally reported by|source)\b", re.I)
+_ANAPHOR_START = re.compile(r"^(it|this|these|that|those|they|such|the drug|the study|the findings)\b", re.I)
+
+
+@dataclass
+class _Sentence:
+    passage: Passage
+    start: int  # offset in the document's cleaned text
+    end: int
+    text: str
+    terms: set[str]
+    rank: int  # rank of its passage
+    coverage: float = 0.0  # share of question weight found in the sentence (or, half-counted, its document)
+    own: float = 0.0  # share found in the sentence itself
+    dense: float = 0.0
+    score: float = 0.0
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.passage.source, self.start)
+
+
+class _VectorCache:
+    """A bounded LRU of sentence embeddings, so warm questions embed only new sentences."""
+
+    def __init__(self, size: int = 20000) -> None:
+        self.size = size
+        self.items: OrderedDict[str, list[float]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get_many(self, embedder: Embedder, texts: list[str]) -> list[list[float]]:
+        with self.lock:
+            missing = [t for t in dict.fromkeys(texts) if t not in self.items]
+        if missing:
+            vectors = embedder.encode(missing)
+            with self.lock:
+                for text, vector in zip(missing, vectors, strict=True):
+                    self.items[text] = vector
+                while len(self.items) > self.size:
+                    self.items.popitem(last=False)
+        with self.lock:
+            for text in texts:
+                self.items.move_to_end(text)
+            return [self.items[t] for t in texts]
+
+
+def matches(term: str, terms: set[str]) -> bool:
+    """Whether an analysed term occurs in `terms`, counting words that share a long prefix.
+
+    The stemmer leaves "hippocampus" and "hippocamp(al)", "amygdala" and "amygdalar" apart; a
+    shared prefix of five or more letters that is a whole term on one side brings them together.
+    """
+    if term in terms or term + "s" in terms or (term.endswith("s") and term[:-1] in terms):
+        return True
+    if len(term) < 5:
+        return False
+    return any(len(other) >= 5 and (other.startswith(term) or term.startswith(other)) for other in terms)
+
+
+_ACRONYM = re.compile(r"((?:[A-Za-z][\w'’-]*\s+){1,6})\((\b[A-Z][A-Za-z0-9]{1,9})s?\)")
+
+
+def acronyms(text: str) -> dict[str, set[str]]:
+    """Acronyms defined in `text` ("treatment-resistant depression (TRD)") -> the long form's terms.
+
+    A simplified Schwartz & Hearst (2003) match: the long form is the shortest run of words before
+    the parenthesis whose initials (hyphenated parts counted) spell the acronym's letters.
+    """
+    found: dict[str, set[str]] = {}
+    for match in _ACRONYM.finditer(text):
+        words = match.group(1).split()
+        letters = [c.lower() for c in match.group(2) if c.isalpha()]
+        for size in range(1, len(words) + 1):
+            candidate = words[-size:]
+            initials = [part[0].lower() for word in candidate for part in re.split(r"[-‐]", word) if part]
+            if initials[: len(letters)] == letters or [w[0].lower() for w in candidate] == letters:
+                found[analyse(match.group(2))[0]] = set(analyse(" ".join(candidate)))
+                break
+    return found
+
+
+def _dot(a: list[float], b: list[float]) -> float:
+    return float(sum(x * y for x, y in zip(a, b, strict=True)))
+
+
+class ExtractiveAnswerer:
+    """Composes cited answers by quoting retrieved sentences (see the module docstring)."""
+
+    name = "extractive"
+
+    def __init__(self, embedder: Embedder, lexical: LexicalIndex, max_sentences: int = 4) -> None:
+        self.embedder = embedder
+        self.lexical = lexical
+        self.max_sentences = max_sentences
+        self._cache = _VectorCache()
+        self._doc_terms: dict[str, set[str]] = {}
+        self._expansions: dict[str, dict[str, set[str]]] = {}
+        for chunk in lexical.chunks:
+            terms = self._doc_terms.setdefault(chunk.source, set())
+            terms.update(analyse(chunk.title + "\n" + chunk.text))
+            self._expansions.setdefault(chunk.source, {}).update(acronyms(chunk.text))
+        for source, found in self._expansions.items():
+            for long_form in found.values():
+                self._doc_terms[source] |= long_form
+        bm25 = lexical.bm25
+        self._rare_idf = math.log(1 + (bm25.size - 1 + 0.5) / 1.5)
+
+    # --- scoring -------------------------------------------------------------------------------
+
+    def _idf(self, term: str) -> float:
+        # A word the corpus lacks weighs like the rarest word it has: it matters, but a paraphrase
+        # ("doctor" for "medical supervision") must still be able to match.
+        return self.lexical.bm25.idf(term) if self.lexical.bm25.contains(term) else self._rare_idf
+
+    def _candidates(self, question: Question, passages: list[Passage]) -> list[_Sentence]:
+        seen: set[tuple[str, int]] = set()
+        out: list[_Sentence] = []
+        qterms = set(question.terms)
+        for rank, passage in enumerate(passages):
+            for s, e in sentence_spans(passage.text):
+                text = passage.text[s:e]
+                sentence = _Sentence(passage, passage.start + s, passage.start + e, text, set(analyse(text)), rank)
+                if sentence.key in seen:
+                    continue
+                seen.add(sentence.key)
+                if not self._statement(question, sentence):
+                    continue
+                if len(sentence.terms - qterms) < 2:
+                    continue  # says nothing the question does not already say
+                for acronym, long_form in self._expansions.get(passage.source, {}).items():
+                    if acronym in sentence.terms or acronym + "s" in sentence.terms:
+                        sentence.terms |= long_form
+                out.append(sentence)
+        return out
+
+    def _statement(self, question: Question, sentence: _Sentence) -> bool:
+        """Whether a sentence can answer at all: not a title, heading or question of its own."""
+        text = sentence.text.strip()
+        evidence = bool(question.answer_type) and self._has_evidence(question, sentence)
+        if text.rstrip(".") == sentence.passage.title.rstrip("."):
+            return False
+        if text.endswith("?"):
+            return False  # "Q: What are the side effects?" asks; the next sentence answers
+        words = _WORDS.findall(text)
+        ends = text.endswith((".", "!", "\"", "”", ")"))
+        if not ends and (len(words) < 5 or is_title_case(words)) and not _META.match(text) and not evidence:
+            return False  # a heading
+        return not (ends and len(words) < 12 and is_title_case(words) and not evidence)
+
+    def _score(
+        self, question: Question, query_text: str, sentences: list[_Sentence], focus: frozenset[str] = frozenset()
+    ) -> None:
+        weights = {t: self._idf(t) for t in question.terms}
+        total = sum(weights.values()) or 1.0
+        vectors = self._cache.get_many(self.embedder, [query_text] + [s.text for s in sentences])
+        qvec = vectors[0]
+        for sentence, vector in zip(sentences, vectors[1:], strict=True):
+            doc_terms = self._doc_terms.get(sentence.passage.source, set())
+            own = context = 0.0
+            for term, weight in weights.items():
+                if matches(term, sentence.terms):
+                    own += weight
+                elif matches(term, doc_terms):
+                    context += weight
+            sentence.own = own / total
+            sentence.coverage = (own + DOC_CREDIT * context) / total
+            sentence.dense = max(0.0, _dot(qvec, vector))
+            sentence.score = LEXICAL_WEIGHT * sentence.coverage + (1 - LEXICAL_WEIGHT) * sentence.dense
+            if sentence.passage.source in focus:
+                sentence.score += FOCUS_BONUS
+
+    def _grounded(self, question: Question, sentence: _Sentence) -> bool:
+        """Names, acronyms and numbers of the question occur in the sentence's document."""
+        doc_terms = self._doc_terms.get(sentence.passage.source, set())
+        return all(matches(term, doc_terms) for term in question.critical if self.lexical.bm25.contains(term))
+
+    def _has_evidence(self, question: Question, sentence: _Sentence) -> bool:
+        if not question.answer_type:
+            return True
+        pattern = ANSWER_EVIDENCE[question.answer_type]
+        found = pattern.search(sentence.text)
+        if not found:
+            return False
+        if question.answer_type == "name":
+            # A name that merely repeats one from the question answers nothing.
+            return any(set(analyse(m.group())) - set(question.terms) for m in pattern.finditer(sentence.text))
+        if question.answer_type == "number" and question.counted:
+            return any(matches(t, sentence.terms) for t in question.counted)
+        return True
+
+    # --- answering -----------------------------------------------------------------------------
+
+    def answer(
+        self,
+        question_text: str,
+        passages: list[Passage],
+        *,
+        retrieval_query: str | None = None,
+        context_critical: set[str] | None = None,
+        focus: set[str] | None = None,
+    ) -> Answer:
+        """Answer `question_text` from `passages` (already retrieved, best first).
+
+        `context_critical` are names and acronyms a follow-up inherits from the conversation: the
+        answering sentence's document must contain them too. `focus` are the sources the
+        conversation was about; their sentences get a small bonus.
+        """
+        question = parse(question_text)
+        if context_critical:
+            question.critical |= context_critical
+        base = Answer(question=question_text, text="", abstained=True, standalone_question=retrieval_query or "")
+        base.passages = passages
+        if not passages:
+            return self._abstain(base, "the index returned no passages", [])
+        missing = [t for t in question.terms if not self.lexical.bm25.contains(t)]
+        names = [
+            t for t in missing
+            if (t in question.critical and not t.isdigit()) or DRUG_LIKE.search(question.words_for.get(t, t).lower())
+        ]
+        if names or (missing and len(missing) >= MISSING_SHARE * len(question.terms)):
+            words = ", ".join(question.words_for.get(t, t) for t in (names or missing))
+            return self._abstain(base, f"none of the documents mention {words}", passages)
+
+        sentences = self._candidates(question, passages)
+        if not sentences:
+            return self._abstain(base, "no retrieved passage speaks to the question", passages)
+        self._score(question, retrieval_query or question_text, sentences, frozenset(focus or ()))
+        grounded = [s for s in sentences if self._grounded(question, s)]
+        if not grounded:
+            names = ", ".join(question.words_for.get(t, t) for t in sorted(question.critical))
+            return self._abstain(base, f"no single document covers all of {names}", passages)
+        ranked = sorted(grounded, key=lambda s: (-s.score, s.rank, s.start))
+
+        premise = self._premise_conflict(question, ranked)
+        if premise is not None:
+            return self._compose(base, [premise], reason="false premise", preface="The corpus contradicts the premise")
+
+        with_evidence = [s for s in ranked if self._has_evidence(question, s)]
+        best = with_evidence[0] if with_evidence else None
+        typed_match = best is not None and bool(question.answer_type) and best.own >= TYPED_OWN
+        if best is None or not (typed_match or (best.coverage >= MIN_COVERAGE and best.score >= MIN_SCORE)):
+            if question.answer_type and not typed_match:
+                detail = f"the documents do not give {ANSWER_NOUNS[question.answer_type]} for that"
+            else:
+                detail = "no passage answers the question closely enough"
+            return self._abstain(base, detail, passages)
+        return self._compose(base, self._select(question, with_evidence), reason="")
+
+    def _negates_question(self, question: Question, sentence: _Sentence) -> bool:
+        """A negation in the sentence whose next few words touch the question's terms."""
+        for match in NEGATION.finditer(sentence.text):
+            following = analyse(" ".join(sentence.text[match.end() :].split()[:7]))
+            if any(matches(t, set(following)) for t in question.terms):
+                return True
+        return False
+
+    def _premise_conflict(self, question: Question, ranked: list[_Sentence]) -> _Sentence | None:
+        """The sentence that contradicts the question's presupposition, if there is one."""
+        if not (question.presupposes or question.yes_no) or question.negated:
+            return None
+        qterms = set(question.terms)
+        best = ranked[0].score
+        for sentence in ranked:
+            if sentence.score < PREMISE_SHARE * best:
+                break
+            if sentence.coverage < 0.45:
+                continue
+            flipped = any(
+                ANTONYMS.get(t) in sentence.terms and ANTONYMS.get(t) not in qterms for t in qterms if ANTONYMS.get(t)
+            )
+            if flipped or self._negates_question(question, sentence):
+                return sentence
+        return None
+
+    def _select(self, question: Question, ranked: list[_Sentence]) -> list[_Sentence]:
+        best = ranked[0]
+        chosen = [best]
+        if question.multi:
+            # One sentence from each document that answers well enough on its own terms.
+            for sentence in ranked[1:]:
+                if len(chosen) >= self.max_sentences:
+                    break
+                if any(c.passage.source == sentence.passage.source for c in chosen):
+                    continue
+                if sentence.score >= MULTI_SHARE * best.score and sentence.score >= MIN_SCORE * 0.9:
+                    chosen.append(sentence)
+            return chosen
+        neighbours = {(best.passage.source, best.end)}
+        for sentence in ranked[1:]:
+            if len(chosen) >= min(self.max_sentences, 3):
+                break
+            if sentence.passage.source != best.passage.source or sentence.coverage < MIN_COVERAGE:
+                continue
+            # The sentence right after the best one often finishes its thought: a lower bar for it.
+            adjacent = any(s == sentence.passage.source and 0 <= sentence.start - e <= 2 for s, e in neighbours)
+            if sentence.score >= (ADJACENT_SHARE if adjacent else RUNNER_UP) * best.score:
+                chosen.append(sentence)
+        return chosen
+
+    def _with_antecedent(self, sentence: _Sentence) -> tuple[int, int]:
+        """Extend a sentence that opens with an anaphor back to the previous sentence of its passage."""
+        if not _ANAPHOR_START.match(sentence.text):
+            return sentence.start, sentence.end
+        passage = sentence.passage
+        spans = sentence_spans(passage.text)
+        local = sentence.start - passage.start
+        previous = [s for s, e in spans if e <= local and "\n" not in passage.text[e:local]]
+        if previous:
+            return passage.start + previous[-1], sentence.end
+        return sentence.start, sentence.end
+
+    def _compose(self, base: Answer, chosen: list[_Sentence], *, reason: str, preface: str = "") -> Answer:
+        # Quote in document order within each document, documents in order of their best sentence.
+        order: dict[str, int] = {}
+        for sentence in chosen:
+            order.setdefault(sentence.passage.source, len(order))
+        chosen = sorted(chosen, key=lambda s: (order[s.passage.source], s.start))
+        citations: list[Citation] = []
+        parts: list[str] = []
+        for sentence in chosen:
+            start, end = self._with_antecedent(sentence)
+            passage = sentence.passage
+            text = passage.text[start - passage.start : end - passage.start]
+            if citations and citations[-1].source == passage.source and start < citations[-1].end:
+                continue  # already quoted as another sentence's antecedent
+            number = len(citations) + 1
+            citations.append(Citation(number, passage.source, passage.title, text, start, end))
+            parts.append(f"{text} [{number}]")
+        body = " ".join(parts)
+        base.text = f"{preface}: {body}" if preface else body
+        base.citations = citations
+        base.abstained = False
+        base.reason = reason
+        return base
+
+    def _abstain(self, base: Answer, detail: str, passages: list[Passage]) -> Answer:
+        related = [
+            Citation(i + 1, p.source, p.title, p.text, p.start, p.end) for i, p in enumerate(passages[:3])
+        ]
+        base.text = f"The corpus does not answer this question: {detail}."
+        if related:
+            base.text += " The closest passages are listed as related reading, not as an answer."
+        base.abstained = True
+        base.reason = detail
+        base.related = related
+        return base

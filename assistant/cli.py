@@ -1,0 +1,152 @@
+"""Command line: `assistant ingest | ask | chat | status`.
+
+`main(argv)` returns the exit code, so tests call it directly. An `AssistantError` prints one line
+on stderr and exits 1; any other exception is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from collections.abc import Sequence
+from typing import TextIO
+
+from assistant.errors import AssistantError
+from assistant.records import Answer
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="assistant", description="Cited answers from the documents in corpus/.")
+    parser.add_argument("--corpus", help="corpus folder (default: corpus/, or ASSISTANT_CORPUS)")
+    parser.add_argument("--index", help="index folder (default: index/, or ASSISTANT_STORE__PATH)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    ingest = commands.add_parser("ingest", help="build or update the index from the corpus folder")
+    ingest.add_argument("--rebuild", action="store_true", help="drop the index and build it again")
+    ingest.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    ask = commands.add_parser("ask", help="answer one question")
+    ask.add_argument("question", help="the question, in quotes")
+    ask.add_argument("--json", action="store_true", help="print the answer as JSON (Answer.to_dict())")
+    ask.add_argument("--source", action="append", help="only use this corpus file (repeatable)")
+    ask.add_argument("-k", type=int, help="passages to retrieve")
+
+    commands.add_parser("chat", help="multi-turn chat in the terminal")
+    commands.add_parser("status", help="what the index holds and whether the corpus changed")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> object:
+    from pathlib import Path
+
+    from assistant.settings import Settings, StoreSettings
+
+    overrides: dict[str, object] = {}
+    if args.corpus:
+        overrides["corpus"] = Path(args.corpus)
+    if args.index:
+        base = Settings().store
+        overrides["store"] = StoreSettings(**{**base.model_dump(), "path": Path(args.index)})
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def format_answer(result: Answer, width: int = 100) -> str:
+    """A terminal rendering of an answer with its sources."""
+    lines = [textwrap.fill(result.text, width)]
+    if result.citations:
+        lines.append("")
+        lines.append("Sources:")
+        for c in result.citations:
+            lines.append(f"  [{c.number}] {c.title} — {c.source} (chars {c.start}-{c.end})")
+            lines.append(textwrap.indent(textwrap.fill(f"“{c.text}”", width - 6), "      "))
+    if result.abstained and result.related:
+        lines.append("")
+        lines.append("Related passages (not an answer):")
+        for c in result.related:
+            lines.append(f"  - {c.title} — {c.source} (chars {c.start}-{c.end})")
+    return "\n".join(lines)
+
+
+def _chat(assistant: object, stdin: TextIO, stdout: TextIO) -> int:
+    from assistant.pipeline import Assistant
+
+    if not isinstance(assistant, Assistant):
+        raise TypeError("chat needs an Assistant")
+    history: list[dict[str, str]] = []
+    interactive = stdin.isatty()
+    print("Ask about the documents in the corpus. Commands: /clear starts over, /quit leaves.", file=stdout)
+    while True:
+        if interactive:
+            stdout.write("\nyou> ")
+            stdout.flush()
+        line = stdin.readline()
+        if not line:
+            return 0
+        question = line.strip()
+        if question in {"/quit", "/exit", "quit", "exit"}:
+            return 0
+        if question == "/clear":
+            history = []
+            print("(conversation cleared)", file=stdout)
+            continue
+        if not question:
+            continue
+        try:
+            result = assistant.answer(question, history=history)
+        except AssistantError as exc:
+            print(f"error: {exc}", file=stdout)
+            continue
+        print(format_answer(result), file=stdout)
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": result.text}]
+
+
+def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
+    """Run the CLI; return the exit code."""
+    args = _parser().parse_args(argv)
+    out = stdout or sys.stdout
+    try:
+        from assistant.pipeline import Assistant
+        from assistant.settings import Settings
+
+        settings = _settings(args)
+        if not isinstance(settings, Settings):
+            raise TypeError("settings")
+        assistant = Assistant(settings)
+        if args.command == "ingest":
+            report = assistant.ingest(rebuild=args.rebuild, progress=False if args.quiet else None)
+            for problem in report.problems:
+                print(f"skipped {problem}", file=sys.stderr)
+            print(report.summary(), file=out)
+            return 0
+        if args.command == "status":
+            status = assistant.status()
+            print(f"index: {status.location} (fingerprint {status.fingerprint})", file=out)
+            print(f"documents: {status.documents}, chunks: {status.chunks}", file=out)
+            if status.stale:
+                print(
+                    f"corpus changed since the last ingest: {len(status.added)} new, {len(status.changed)} changed, "
+                    f"{len(status.removed)} removed; run `assistant ingest`",
+                    file=out,
+                )
+            else:
+                print("index is up to date", file=out)
+            return 0
+        if args.command == "ask":
+            result = assistant.answer(args.question, sources=args.source, k=args.k)
+            if args.json:
+                print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2), file=out)
+            else:
+                print(format_answer(result), file=out)
+            return 0
+        if args.command == "chat":
+            assistant.ensure_index()
+            return _chat(assistant, stdin or sys.stdin, out)
+    except AssistantError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 2

@@ -1,0 +1,304 @@
+"""Incremental index build: add, update and delete files by content hash.
+
+For each corpus file the manifest (see `store.py`) records its hash, size and mtime. An ingest:
+1. rebuilds everything when the stored fingerprint differs from the current settings' one;
+2. skips files whose size and mtime match the manifest (or whose bytes hash the same);
+3. for a new or changed file: chunks it, embeds the chunks, upserts them under stable ids
+   (`source#index`), deletes chunks left over from a longer previous version, and only then
+   writes the file's manifest record;
+4. deletes chunks and manifest records of files that are gone.
+
+Killed half-way, the index still answers (old and new chunks are both complete records) and the
+next ingest redoes only the files whose manifest record is missing or stale; upserts under the
+same ids leave no duplicates. Only one ingest runs at a time (a lock file next to the index).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assistant.chunking import CHUNKER_VERSION, Chunker
+from assistant.cleaning import CLEANING_VERSION
+from assistant.embedding import Embedder
+from assistant.errors import CorpusError, LoadError, StoreError
+from assistant.loading import Problem, corpus_files, load_file, relative_source
+from assistant.records import Chunk, Document
+from assistant.settings import Settings, fingerprint
+from assistant.store import ChromaStore, FileRecord
+
+
+@dataclass
+class CorpusStatus:
+    """How the corpus folder differs from the index."""
+
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    fingerprint_mismatch: bool = False
+
+    @property
+    def stale(self) -> bool:
+        """True when an ingest would change the index."""
+        return bool(self.added or self.changed or self.removed or self.fingerprint_mismatch)
+
+
+@dataclass
+class IngestReport:
+    """What one ingest did."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    chunks_embedded: int = 0
+    rebuilt: str = ""  # why the index was rebuilt, when it was
+    seconds: float = 0.0
+    documents: int = 0
+    chunks: int = 0
+
+    def summary(self) -> str:
+        """One line for the terminal."""
+        parts = [
+            f"{self.documents} documents, {self.chunks} chunks",
+            f"added {len(self.added)}, updated {len(self.updated)}, removed {len(self.removed)}, "
+            f"unchanged {self.unchanged}",
+            f"embedded {self.chunks_embedded} chunks in {self.seconds:.1f}s",
+        ]
+        if self.rebuilt:
+            parts.insert(0, f"rebuilt ({self.rebuilt})")
+        if self.problems:
+            parts.append(f"skipped {len(self.problems)} file(s)")
+        return "; ".join(parts)
+
+
+def embedding_input(title: str, chunk: Chunk | str) -> str:
+    """What gets embedded for a chunk: its text, preceded by the document title for context."""
+    text = chunk if isinstance(chunk, str) else chunk.text
+    if title and not text.startswith(title):
+        return f"{title}\n{text}"
+    return text
+
+
+def chunk_metadata(document: Document, chunk: Chunk, total: int) -> dict[str, Any]:
+    """The metadata stored with each chunk record."""
+    return {
+        "source": document.source,
+        "chunk": chunk.index,
+        "chunks": total,
+        "start": chunk.start,
+        "end": chunk.end,
+        "tokens": chunk.tokens,
+        "title": document.title,
+        "publisher": document.publisher,
+        "date": document.date,
+        "sha256": document.sha256,
+    }
+
+
+@contextlib.contextmanager
+def ingest_lock(settings: Settings) -> Iterator[None]:
+    """Hold an exclusive lock so two ingests never interleave."""
+    settings.store.path.mkdir(parents=True, exist_ok=True)
+    lock_path = settings.store.path / ".ingest.lock"
+    with lock_path.open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            # Another ingest is running: wait for it rather than fail; it leaves the index current.
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class Indexer:
+    """Builds and updates the index of one corpus folder."""
+
+    def __init__(self, settings: Settings, embedder: Embedder, store: ChromaStore) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.store = store
+        self.chunker = Chunker(
+            settings.chunking.max_tokens, settings.chunking.overlap_tokens, settings.chunking.encoding
+        )
+        self.fingerprint = fingerprint(
+            settings, embedder=embedder.fingerprint(), cleaning=CLEANING_VERSION, chunker=CHUNKER_VERSION
+        )
+        self._records: dict[str, FileRecord] | None = None
+
+    @property
+    def records(self) -> dict[str, FileRecord]:
+        """The manifest, read once and kept current by this indexer's own ingests."""
+        if self._records is None:
+            if self.store.stored_fingerprint() is None:
+                self._records = {}
+            else:
+                self.store.open(self.fingerprint)
+                self._records = self.store.file_records()
+        return self._records
+
+    def _scan(self) -> dict[str, Path]:
+        root = self.settings.corpus
+        files = {relative_source(p, root): p for p in corpus_files(root)}
+        return files
+
+    def status(self) -> CorpusStatus:
+        """Compare the corpus folder with the index without reading unchanged files."""
+        status = CorpusStatus()
+        stored = self.store.stored_fingerprint()
+        if stored is not None and stored != self.fingerprint:
+            status.fingerprint_mismatch = True
+        files = self._scan()
+        records = {} if stored is None else self.records
+        for source, path in files.items():
+            record = records.get(source)
+            if record is None:
+                status.added.append(source)
+                continue
+            stat = path.stat()
+            if stat.st_size == record.size and stat.st_mtime_ns == record.mtime_ns:
+                status.unchanged += 1
+            else:
+                status.changed.append(source)
+        status.removed = sorted(set(records) - set(files))
+        return status
+
+    def ingest(self, *, rebuild: bool = False, progress: bool | None = None) -> IngestReport:
+        """Bring the index in line with the corpus folder; see the module docstring."""
+        started = time.perf_counter()
+        report = IngestReport()
+        files = self._scan()
+        with ingest_lock(self.settings):
+            stored = self.store.stored_fingerprint()
+            if rebuild or (stored is not None and stored != self.fingerprint):
+                report.rebuilt = "requested" if rebuild else "index settings or model changed"
+                self.store.drop()
+                self._records = {}
+            self.store.open(self.fingerprint)
+            self._records = self.store.file_records()
+            records = self._records
+            for source in sorted(set(records) - set(files)):
+                self.store.delete_file(source)
+                del records[source]
+                report.removed.append(source)
+            todo: list[tuple[Document, list[Chunk], os.stat_result]] = []
+            for source, path in files.items():
+                record = records.get(source)
+                stat = path.stat()
+                if record is not None and stat.st_size == record.size and stat.st_mtime_ns == record.mtime_ns:
+                    report.unchanged += 1
+                    continue
+                try:
+                    document = load_file(path, self.settings.corpus)
+                except LoadError as exc:
+                    report.problems.append(Problem(source, str(exc).split(": ", 1)[-1]))
+                    continue
+                if record is not None and record.sha256 == document.sha256 and record.chunks:
+                    # Touched but identical: refresh the manifest's stat, embed nothing.
+                    self._put(document, stat, record.chunks)
+                    report.unchanged += 1
+                    continue
+                todo.append((document, self.chunker.chunk(document), stat))
+            self._embed_and_store(todo, report, progress)
+        report.documents = len(self.records)
+        report.chunks = sum(r.chunks for r in self.records.values())
+        if not report.documents:
+            reasons = "; ".join(str(p) for p in report.problems)
+            raise CorpusError(
+                f"{self.settings.corpus}/ has no readable documents"
+                + (f" ({reasons})" if reasons else "")
+                + ": add .md, .txt, .html or .pdf files, then run `assistant ingest`"
+            )
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _put(self, document: Document, stat: os.stat_result, chunks: int) -> None:
+        record = FileRecord(
+            source=document.source,
+            sha256=document.sha256,
+            size=stat.st_size,
+            mtime_ns=stat.st_mtime_ns,
+            chunks=chunks,
+            title=document.title,
+            publisher=document.publisher,
+            date=document.date,
+        )
+        self.store.put_file(record)
+        self.records[document.source] = record
+
+    def _embed_and_store(
+        self, todo: list[tuple[Document, list[Chunk], os.stat_result]], report: IngestReport, progress: bool | None
+    ) -> None:
+        total = sum(len(chunks) for _, chunks, _ in todo)
+        if not total:
+            return
+        show = progress if progress is not None else (total > 64 and sys.stderr.isatty())
+        bar = _progress_bar(total, show)
+        # Embed across files in large batches (faster), but commit file by file so a crash loses
+        # at most the files of the current batch.
+        pending: list[tuple[Document, list[Chunk], os.stat_result]] = []
+        pending_chunks = 0
+        for item in todo:
+            pending.append(item)
+            pending_chunks += len(item[1])
+            if pending_chunks >= 256:
+                self._commit(pending, report, bar)
+                pending, pending_chunks = [], 0
+        if pending:
+            self._commit(pending, report, bar)
+        bar(0, close=True)
+
+    def _commit(
+        self, batch: list[tuple[Document, list[Chunk], os.stat_result]], report: IngestReport, bar: Callable[..., None]
+    ) -> None:
+        inputs = [embedding_input(doc.title, chunk) for doc, chunks, _ in batch for chunk in chunks]
+        vectors = self.embedder.encode(inputs, progress=bar) if inputs else []
+        report.chunks_embedded += len(inputs)
+        position = 0
+        for document, chunks, stat in batch:
+            n = len(chunks)
+            if n:
+                self.store.upsert_chunks(
+                    [c.id for c in chunks],
+                    vectors[position : position + n],
+                    [c.text for c in chunks],
+                    [chunk_metadata(document, c, n) for c in chunks],
+                )
+            position += n
+            self.store.delete_chunks(source=document.source, keep_below=n)
+            existed = document.source in self.records
+            self._put(document, stat, n)
+            (report.updated if existed else report.added).append(document.source)
+
+
+def _progress_bar(total: int, show: bool) -> Callable[..., None]:
+    """A tqdm bar on stderr when `show`, else a no-op with the same call signature."""
+    if not show:
+        return lambda n, close=False: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="chunk", desc="embedding", file=sys.stderr)
+
+    def update(n: int, close: bool = False) -> None:
+        bar.update(n)
+        if close:
+            bar.close()
+
+    return update
+
+
+def require_documents(indexer: Indexer) -> None:
+    """Raise a clear error when the index holds nothing to answer from."""
+    if not indexer.records:
+        raise StoreError("the index is empty: add documents to the corpus folder and run `assistant ingest`")

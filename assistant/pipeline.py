@@ -1,0 +1,247 @@
+"""The assistant end to end: corpus -> index -> hybrid retrieval -> extractive answer.
+
+`Assistant` wires the stages together and is what the CLI and the UI hold on to. `answer()` is the
+one-call public API: it keeps one `Assistant` per distinct settings in a small cache, so the
+embedding model and the BM25 index load once per process and later calls are fast.
+
+The answering chain is a LangChain runnable (`Assistant.chain`): condense the question with the
+conversation -> retrieve -> compose, so it can be composed or traced like any other chain.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from langchain_core.runnables import Runnable, RunnableLambda
+
+from assistant.answering import ExtractiveAnswerer
+from assistant.embedding import Embedder
+from assistant.errors import QuestionError
+from assistant.indexing import Indexer, IngestReport
+from assistant.questions import is_follow_up, parse
+from assistant.records import Answer, Passage
+from assistant.retrieval import Retriever
+from assistant.settings import Settings
+from assistant.store import ChromaStore
+
+Message = dict[str, str]
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """What the index holds and whether the corpus folder has moved on since."""
+
+    documents: int
+    chunks: int
+    stale: bool
+    added: list[str]
+    changed: list[str]
+    removed: list[str]
+    fingerprint: str
+    location: str
+
+
+def validate_question(question: object, limit: int) -> str:
+    """The stripped question, or a `QuestionError` saying what is wrong with it."""
+    if not isinstance(question, str):
+        raise QuestionError(f"the question must be text, not {type(question).__name__}")
+    text = question.strip()
+    if not text:
+        raise QuestionError("the question is empty: type a question about the documents in the corpus")
+    if len(text) > limit:
+        raise QuestionError(f"the question is {len(text):,} characters long; the limit is {limit:,}: shorten it")
+    return text
+
+
+def validate_history(history: object) -> list[Message]:
+    """The conversation as role/content messages, or a `QuestionError`."""
+    if history is None:
+        return []
+    if not isinstance(history, Sequence) or isinstance(history, str):
+        raise QuestionError("history must be a list of {'role': ..., 'content': ...} messages")
+    messages: list[Message] = []
+    for message in history:
+        if not isinstance(message, dict) or not isinstance(message.get("content"), str):
+            raise QuestionError("each history message needs a 'role' and a text 'content'")
+        role = message.get("role")
+        if role not in {"user", "assistant", "system"}:
+            raise QuestionError(f"history role must be user, assistant or system, not {role!r}")
+        messages.append({"role": str(role), "content": message["content"]})
+    return messages
+
+
+class Assistant:
+    """Question answering over one corpus and index. Thread-safe: share one across requests."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        embedder: Embedder | None = None,
+        store: ChromaStore | None = None,
+    ) -> None:
+        self.settings = settings if settings is not None else Settings()
+        self.embedder = embedder or Embedder()
+        self.store = store or ChromaStore(self.settings.store)
+        self.indexer = Indexer(self.settings, self.embedder, self.store)
+        self.retriever = Retriever(self.settings.retrieval, self.embedder, self.store)
+        self._answerer: ExtractiveAnswerer | None = None
+        self._lock = threading.RLock()
+        self._skipped: dict[str, tuple[int, int]] = {}  # unreadable files by (size, mtime) seen
+
+    # --- index ---------------------------------------------------------------------------------
+
+    def ingest(self, *, rebuild: bool = False, progress: bool | None = None) -> IngestReport:
+        """Update the index from the corpus folder (see `indexing.Indexer.ingest`)."""
+        with self._lock:
+            report = self.indexer.ingest(rebuild=rebuild, progress=progress)
+            for problem in report.problems:
+                path = self.settings.corpus / problem.source
+                if path.exists():
+                    stat = path.stat()
+                    self._skipped[problem.source] = (stat.st_size, stat.st_mtime_ns)
+            if report.added or report.updated or report.removed or report.rebuilt:
+                self.retriever.refresh()
+                self._answerer = None
+            return report
+
+    def status(self) -> IndexStatus:
+        """Documents and chunks indexed, and what changed in the corpus folder since."""
+        with self._lock:
+            corpus = self.indexer.status()
+            added = [s for s in corpus.added if not self._skipped_unchanged(s)]
+            records = self.indexer.records
+            return IndexStatus(
+                documents=len(records),
+                chunks=sum(r.chunks for r in records.values()),
+                stale=bool(added or corpus.changed or corpus.removed or corpus.fingerprint_mismatch),
+                added=added,
+                changed=corpus.changed,
+                removed=corpus.removed,
+                fingerprint=self.indexer.fingerprint,
+                location=self.store.describe(),
+            )
+
+    def _skipped_unchanged(self, source: str) -> bool:
+        seen = self._skipped.get(source)
+        if seen is None:
+            return False
+        stat = (self.settings.corpus / source).stat()
+        return seen == (stat.st_size, stat.st_mtime_ns)
+
+    def ensure_index(self) -> None:
+        """Build the index if it is missing, update it if the corpus changed."""
+        with self._lock:
+            if self.status().stale or not self.indexer.records:
+                self.ingest()
+
+    @property
+    def answerer(self) -> ExtractiveAnswerer:
+        """The extractive answerer over the current index."""
+        with self._lock:
+            if self._answerer is None:
+                self._answerer = ExtractiveAnswerer(
+                    self.embedder, self.retriever.lexical, self.settings.answering.max_sentences
+                )
+            return self._answerer
+
+    # --- answering -----------------------------------------------------------------------------
+
+    def focus(self, history: list[Message]) -> set[str]:
+        """Sources the last assistant turn quoted (a quote of 40+ characters found in a chunk)."""
+        replies = [m["content"] for m in history if m["role"] == "assistant"]
+        if not replies:
+            return set()
+        reply = replies[-1]
+        quotes = [q.strip() for q in re.split(r"\[\d+\]", reply) if len(q.strip()) >= 40]
+        found: set[str] = set()
+        for chunk in self.retriever.lexical.chunks:
+            if any(q[:120] in chunk.text or chunk.text[:0] for q in quotes):
+                found.add(chunk.source)
+        return found
+
+    def condense(self, question: str, history: list[Message]) -> tuple[str, set[str]]:
+        """The retrieval query for `question` in this conversation, and the names it inherits.
+
+        A follow-up ("How many healthy controls were in it?") is searched together with the last
+        user questions, and inherits their names and acronyms, so "it" stays the same study.
+        """
+        turns = self.settings.answering.history_turns
+        earlier = [m["content"] for m in history if m["role"] == "user"][-turns:] if turns else []
+        if not earlier or not is_follow_up(question):
+            return question, set()
+        previous = earlier[-1]
+        critical = parse(previous).critical
+        return f"{question} {previous}", critical
+
+    def retrieve(self, query: str, *, k: int | None = None, sources: Sequence[str] | None = None) -> list[Passage]:
+        """The best passages for `query` (hybrid retrieval)."""
+        return self.retriever.search(query, k, sources)
+
+    def answer(
+        self,
+        question: str,
+        *,
+        history: Sequence[Message] | None = None,
+        sources: Sequence[str] | None = None,
+        k: int | None = None,
+    ) -> Answer:
+        """Answer a question from the corpus, with citations, or abstain."""
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        text = validate_question(question, self.settings.answering.max_question_chars)
+        messages = validate_history(history)
+        self.ensure_index()
+        timings["index_check"] = time.perf_counter() - started
+        query, inherited = self.condense(text, messages)
+        mark = time.perf_counter()
+        passages = self.retrieve(query, k=k, sources=sources)
+        timings["retrieve"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        focus = self.focus(messages) if query != text else set()
+        result = self.answerer.answer(text, passages, retrieval_query=query, context_critical=inherited, focus=focus)
+        timings["compose"] = time.perf_counter() - mark
+        timings["total"] = time.perf_counter() - started
+        result.index_fingerprint = self.indexer.fingerprint
+        result.timings = timings
+        return result
+
+    @property
+    def chain(self) -> Runnable[dict[str, Any], Answer]:
+        """The answering chain as a LangChain runnable: {"question", "history"?} -> Answer."""
+
+        def run(inputs: dict[str, Any]) -> Answer:
+            return self.answer(inputs["question"], history=inputs.get("history"), sources=inputs.get("sources"))
+
+        return RunnableLambda(run, name="cited_answer")
+
+
+@lru_cache(maxsize=4)
+def _assistant_for(settings_json: str) -> Assistant:
+    return Assistant(Settings.model_validate_json(settings_json))
+
+
+def get_assistant(settings: Settings | None = None) -> Assistant:
+    """The shared `Assistant` for these settings (created on first use, then reused)."""
+    settings = settings if settings is not None else Settings()
+    return _assistant_for(settings.cache_key())
+
+
+def answer(question: str, *, history: Sequence[Message] | None = None, settings: Settings | None = None) -> Answer:
+    """Answer `question` from the corpus with citations, or abstain; builds the index if needed.
+
+    `history` is the conversation so far as role/content messages. Raises `QuestionError` for an
+    empty or over-long question and `CorpusError` when there is nothing to answer from.
+    """
+    return get_assistant(settings).answer(question, history=history)
+
+
+def build_index(settings: Settings | None = None, *, rebuild: bool = False) -> IngestReport:
+    """Build or update the index of the corpus folder."""
+    return get_assistant(settings).ingest(rebuild=rebuild)

@@ -1,0 +1,155 @@
+"""What a question asks for: its content terms, the kind of answer it expects, its presuppositions.
+
+Used by the extractive answerer to pick sentences and to decide when to abstain, and by
+follow-up handling to tell whether a question leans on the conversation.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from assistant.retrieval import analyse
+
+# Words that shape a question but say nothing about its topic; left out of term coverage.
+QUESTION_WORDS = frozenset(
+    """what which who whom whose when where why how many much did does do is are was were can could would
+    should will tell me explain describe give list please know anything something say says said mention
+    mentioned mentions corpus document documents article articles text according there any kind type
+    exactly actually really also us i you main""".split()
+)
+NEGATION = re.compile(r"\b(not|no|never|neither|nor|without|none|cannot|lack(?:s|ed)?)\b|n['’]t\b", re.IGNORECASE)
+# Pairs of opposite directions: a question asserting one while the source says the other has a
+# false premise.
+ANTONYMS = {
+    "increas": "decreas", "decreas": "increas", "higher": "lower", "lower": "higher", "more": "less",
+    "less": "more", "larger": "smaller", "smaller": "larger", "improv": "worsen", "worsen": "improv",
+    "rais": "lower", "reduc": "increas", "slower": "faster", "faster": "slower", "slowli": "rapid",
+    "rapid": "slow", "posit": "negat", "negat": "posit", "gain": "loss", "loss": "gain", "shrink": "increas",
+    "shrank": "increas", "success": "fail", "fail": "success", "same": "differ",
+}
+
+# Answer types and the evidence a sentence needs to answer them.
+# A count: a number that is not a percentage or a year.
+_NUMBER = (
+    r"\b(?!(?:19|20)\d{2}\b)\d+(?:[.,]\d+)?\b(?!\s*(?:%|percent))"
+    r"|\b(two|three|four|five|six|seven|eight|nine|ten|dozen|hundred|thousand)\b"
+)
+_UNIT_DOSE = r"\b\d+(?:\.\d+)?\s*(mg|milligrams?|mcg|µg|g|ml|mg/kg|µg/kg|iu|units?)\b"
+_PERCENT = r"\d+(?:\.\d+)?\s*(%|percent|per cent)|\b(half|third|quarter|majority|minority)\b"
+_DATE = (
+    r"\b(19|20)\d{2}\b|\b(january|february|march|april|may|june|july|august|september|october|november"
+    r"|december)\b"
+)
+_DURATION = r"\b(seconds?|minutes?|hours?|days?|weeks?|months?|years?)\b"
+_NAME = r"(?<![.!?]\s)(?<!^)\b(Dr\.?\s+)?[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+|\bDr\.?\s+[A-Z][a-z]+"
+ANSWER_EVIDENCE = {
+    "number": re.compile(_NUMBER, re.IGNORECASE),
+    "dose": re.compile(_UNIT_DOSE, re.IGNORECASE),
+    "percent": re.compile(_PERCENT, re.IGNORECASE),
+    "date": re.compile(_DATE, re.IGNORECASE),
+    "duration": re.compile(_DURATION, re.IGNORECASE),
+    "name": re.compile(_NAME),
+}
+ANSWER_NOUNS = {
+    "number": "a number",
+    "dose": "a dose",
+    "percent": "a percentage",
+    "date": "a date",
+    "duration": "a duration",
+    "name": "a name",
+}
+_TYPE_PATTERNS = [
+    ("dose", re.compile(r"\b(dose|doses|dosage|dosing|how much (ketamine|of the drug|drug|medication)|mg\b|milligram)", re.I)),
+    ("percent", re.compile(r"\b(percent(age)?|proportion|fraction|what share|rate of|how common|how often)\b", re.I)),
+    ("number", re.compile(r"\bhow many\b|\bnumber of\b|\bhow large\b|\bsample size\b|\bhow big\b", re.I)),
+    ("date", re.compile(r"\bwhen\b|\bwhat (year|date|month|day)\b|\bwhich (year|date|month)\b", re.I)),
+    ("duration", re.compile(r"\bhow long\b|\bfor how many (days|weeks|months|years)\b|\bhow soon\b", re.I)),
+    ("name", re.compile(
+        r"\b(which|what) (researchers?|scientists?|person|authors?|doctors?|experts?|journal|publication|magazine"
+        r"|outlet|website|publisher|organi[sz]ation|institution|university|company)\b"
+        r"|\bwho (wrote|said|noted|published|led|authored|conducted|reported|ran|funded)\b|\bwho is quoted\b"
+        r"|\b(published|reported) (in|by) (what|which)\b", re.I)),
+]
+_YES_NO = re.compile(r"^\s*(is|are|was|were|do|does|did|can|could|has|have|had|will|would|should|may|might)\b", re.I)
+_PREMISE = re.compile(
+    r"^\s*(why|how come|what explains|what caused|what made|how did|how does|how do|how much did|how much does"
+    r"|to what extent did|how many \w+ did)\b",
+    re.I,
+)
+_COUNTED = re.compile(r"\bhow many\s+(?:of\s+(?:the|these|those)\s+)?([A-Za-z-]+)(?:\s+([A-Za-z-]+))?", re.I)
+# Missing words shaped like drug or chemical names count as names the corpus must contain.
+DRUG_LIKE = re.compile(
+    r"(ium|amine|etine|azine|azole|zole|pam|lam|mab|nib|vir|pril|olol|sartan|statin|cillin|mycin|cycline|oxacin"
+    r"|barbital|profen|dronate|tidine|prazole|afil|triptan|setron|lukast|ine)$"
+)
+_MULTI = re.compile(
+    r"\b(studies|articles|documents|sources|papers|both|all|each|across|various|different|compare|comparison"
+    r"|common|overall|together)\b",
+    re.I,
+)
+ANAPHORA = re.compile(
+    r"\b(it|its|they|them|their|this|that|these|those|he|she|his|her|there|same|the (study|paper|article|trial"
+    r"|research|researchers|authors|scan|scans|findings|patients|participants|drug|treatment))\b",
+    re.I,
+)
+_WORD = re.compile(r"[A-Za-z0-9][\w'’\-]*")
+
+
+@dataclass
+class Question:
+    """A parsed question."""
+
+    text: str
+    terms: list[str]  # analysed content terms, in order, without question words
+    critical: set[str] = field(default_factory=set)  # analysed terms that must be found: names, acronyms, numbers
+    words_for: dict[str, str] = field(default_factory=dict)  # analysed term -> the word the user typed
+    answer_type: str = ""  # one of ANSWER_EVIDENCE's keys, or "" for free-form
+    yes_no: bool = False
+    presupposes: bool = False  # "why did...", "how did...": asserts its premise
+    negated: bool = False
+    multi: bool = False
+    counted: list[str] = field(default_factory=list)  # analysed words after "how many": what is counted
+
+
+def content_words(text: str) -> list[str]:
+    """The words of `text` that carry its topic (not question words or stop words)."""
+    return [w for w in _WORD.findall(text) if w.lower().strip("'’") not in QUESTION_WORDS]
+
+
+def parse(text: str) -> Question:
+    """Parse a question (see `Question`)."""
+    terms: list[str] = []
+    critical: set[str] = set()
+    words_for: dict[str, str] = {}
+    for position, word in enumerate(_WORD.findall(text)):
+        if word.lower().strip("'’") in QUESTION_WORDS:
+            continue
+        analysed = analyse(word)
+        if not analysed:
+            continue
+        term = analysed[0]
+        words_for.setdefault(term, word)
+        if term not in terms:
+            terms.append(term)
+        is_named = position > 0 and any(c.isupper() for c in word)
+        if is_named or any(c.isdigit() for c in word):
+            critical.add(term)
+    answer_type = next((name for name, pattern in _TYPE_PATTERNS if pattern.search(text)), "")
+    return Question(
+        text=text,
+        terms=terms,
+        critical=critical,
+        words_for=words_for,
+        answer_type=answer_type,
+        yes_no=bool(_YES_NO.match(text)),
+        presupposes=bool(_PREMISE.match(text)),
+        negated=bool(NEGATION.search(text)),
+        multi=bool(_MULTI.search(text)),
+        counted=[t for m in _COUNTED.finditer(text) for w in m.groups() if w for t in analyse(w)],
+    )
+
+
+def is_follow_up(text: str) -> bool:
+    """Whether a question seems to lean on earlier turns (pronouns, 'the study', or very short)."""
+    return bool(ANAPHORA.search(text)) or len(content_words(text)) <= 2

@@ -1,0 +1,112 @@
+"""Plain records that flow through the pipeline: Document -> Chunk -> Passage -> Citation -> Answer."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Document:
+    """One corpus file after loading and cleaning.
+
+    `text` is the cleaned text; every offset elsewhere (chunks, citations) points into it.
+    `sha256` is the hash of the raw file bytes, which decides whether a file changed.
+    """
+
+    source: str  # path relative to the corpus folder, with forward slashes
+    title: str
+    text: str
+    sha256: str
+    publisher: str = ""
+    date: str = ""
+    author: str = ""
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A token-bounded slice of a document: `text == document.text[start:end]`."""
+
+    source: str
+    index: int
+    text: str
+    start: int
+    end: int
+    tokens: int
+
+    @property
+    def id(self) -> str:
+        """Stable id: the same document content always gives the same chunk ids."""
+        return f"{self.source}#{self.index}"
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk with its document metadata and retrieval scores."""
+
+    chunk_id: str
+    source: str
+    title: str
+    text: str
+    start: int
+    end: int
+    score: float  # fused score; higher is better
+    dense: float | None = None  # cosine similarity, when the dense retriever returned it
+    lexical: float | None = None  # BM25 score, when the lexical retriever returned it
+    publisher: str = ""
+    date: str = ""
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A verbatim span of a corpus document that supports part of an answer."""
+
+    number: int
+    source: str
+    title: str
+    text: str
+    start: int
+    end: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form used by `Answer.to_dict()`."""
+        return asdict(self)
+
+
+@dataclass
+class Answer:
+    """The result of `answer()`: text with `[n]` markers, its citations, or an abstention.
+
+    When `abstained` is true the corpus does not answer the question: `text` says what is missing,
+    `citations` is empty, and `related` may hold the closest passages, which are not evidence.
+    """
+
+    question: str
+    text: str
+    abstained: bool
+    citations: list[Citation] = field(default_factory=list)
+    related: list[Citation] = field(default_factory=list)
+    reason: str = ""  # why the answerer abstained or corrected the question, in a few words
+    standalone_question: str = ""  # the question as retrieved, after folding in the conversation
+    passages: list[Passage] = field(default_factory=list)
+    answerer: str = "extractive"
+    index_fingerprint: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: the contract of `assistant ask --json`."""
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "abstained": self.abstained,
+            "citations": [c.to_dict() for c in self.citations],
+            "related": [c.to_dict() for c in self.related],
+            "reason": self.reason,
+            "standalone_question": self.standalone_question,
+            "answerer": self.answerer,
+            "index_fingerprint": self.index_fingerprint,
+            "retrieved": [
+                {"chunk_id": p.chunk_id, "source": p.source, "score": round(p.score, 6)} for p in self.passages
+            ],
+            "timings_ms": {k: round(v * 1000, 1) for k, v in self.timings.items()},
+        }

