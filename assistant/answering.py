@@ -44,16 +44,20 @@ from assistant.retrieval import LexicalIndex, analyse
 MIN_SCORE = 0.42  # blended score the best sentence must reach
 MIN_COVERAGE = 0.30  # idf-weighted share of question terms the best sentence must contain
 MISSING_SHARE = 0.6  # abstain when this share of the question's words occur nowhere in the corpus
-RUNNER_UP = 0.85  # extra sentences must score at least this fraction of the best
-ADJACENT_SHARE = 0.75  # ... or this much when they directly follow the best sentence
-MULTI_SHARE = 0.6  # questions across documents: each document's sentence against the best
+RUNNER_UP = 0.9  # extra sentences must score at least this fraction of the best
+ADJACENT_SHARE = 0.6  # ... or this much when they directly follow the best sentence
+MULTI_SHARE = 0.7  # questions across documents: each document's sentence against the best
+MULTI_OWN = 0.15  # ... which must itself contain some of the question's words
 PREMISE_SHARE = 0.7  # a contradicting sentence must score this fraction of the best to correct the premise
-TYPED_OWN = 0.4  # a typed question (number, date, name...) is answered by a sentence with that evidence
+TYPED_OWN = 0.35  # a typed question (number, date, name...) is answered by a sentence with that evidence
 # which contains this share of the question's own terms, even when the blended score is low
 LEXICAL_WEIGHT = 0.6
+FOCUS_WEIGHT = 2.0  # weight multiplier for the focus of a what/which question
+DENSE_ALONE = 0.8  # a paraphrase this close in embedding space may share few words with the question
 DOC_CREDIT = 0.5  # credit for a question term found in the sentence's document but not the sentence
 FOCUS_BONUS = 0.08  # follow-ups prefer the documents the conversation was about
 _WORDS = re.compile(r"[A-Za-z0-9][\w'’\-]*")
+_VENUE = re.compile(r"^[A-Z][\w&.\- ]{2,60}\s+(19|20)\d{2}\b")
 _META = re.compile(r"^(written by|by|published|updated|posted|originally reported by|source)\b", re.I)
 _ANAPHOR_START = re.compile(r"^(it|this|these|that|those|they|such|the drug|the study|the findings)\b", re.I)
 
@@ -98,6 +102,22 @@ class _VectorCache:
             for text in texts:
                 self.items.move_to_end(text)
             return [self.items[t] for t in texts]
+
+
+_META_KINDS = [
+    (re.compile(r"^(written by|by|author)\b", re.I), "author wrote written writer"),
+    (re.compile(r"^(published|posted|updated|date)\b", re.I), "published date year when"),
+    (re.compile(r"^(originally reported by|source|publisher)\b", re.I), "published reported source publisher outlet"),
+    (_VENUE, "journal published year date"),
+]
+
+
+def metadata_terms(text: str) -> set[str]:
+    """Words a metadata line answers for: a byline answers "who wrote", a venue line "which journal"."""
+    for pattern, words in _META_KINDS:
+        if pattern.match(text):
+            return set(analyse(words))
+    return set()
 
 
 def matches(term: str, terms: set[str]) -> bool:
@@ -155,6 +175,18 @@ class ExtractiveAnswerer:
             terms = self._doc_terms.setdefault(chunk.source, set())
             terms.update(analyse(chunk.title + "\n" + chunk.text))
             self._expansions.setdefault(chunk.source, {}).update(acronyms(chunk.text))
+        # Sentence frequency of each term per document ("" holds the sentence count).
+        self._sentence_freq: dict[str, dict[str, int]] = {}
+        seen: set[tuple[str, int]] = set()
+        for chunk in lexical.chunks:
+            counts = self._sentence_freq.setdefault(chunk.source, {"": 0})
+            for s, e in sentence_spans(chunk.text):
+                if (chunk.source, chunk.start + s) in seen:
+                    continue
+                seen.add((chunk.source, chunk.start + s))
+                counts[""] += 1
+                for term in set(analyse(chunk.text[s:e])):
+                    counts[term] = counts.get(term, 0) + 1
         for source, found in self._expansions.items():
             for long_form in found.values():
                 self._doc_terms[source] |= long_form
@@ -163,10 +195,15 @@ class ExtractiveAnswerer:
 
     # --- scoring -------------------------------------------------------------------------------
 
-    def _idf(self, term: str) -> float:
-        # A word the corpus lacks weighs like the rarest word it has: it matters, but a paraphrase
-        # ("doctor" for "medical supervision") must still be able to match.
-        return self.lexical.bm25.idf(term) if self.lexical.bm25.contains(term) else self._rare_idf
+    def _weights(self, question: Question) -> dict[str, float]:
+        """idf weight of each question term. A word the corpus lacks (and that names nothing, see
+        `_is_name`) weighs like an average word of the question: it may be a paraphrase ("doctor"
+        for "medical supervision"), so it neither dominates nor vanishes."""
+        bm25 = self.lexical.bm25
+        present = {t: bm25.idf(t) for t in question.terms if bm25.contains(t)}
+        average = sum(present.values()) / len(present) if present else self._rare_idf
+        # The question's focus ("What side effects ...") is what the answer must contain.
+        return {t: present.get(t, average) * (FOCUS_WEIGHT if t in question.focus else 1.0) for t in question.terms}
 
     def _candidates(self, question: Question, passages: list[Passage]) -> list[_Sentence]:
         seen: set[tuple[str, int]] = set()
@@ -183,11 +220,23 @@ class ExtractiveAnswerer:
                     continue
                 if len(sentence.terms - qterms) < 2:
                     continue  # says nothing the question does not already say
+                sentence.terms |= metadata_terms(text)
                 for acronym, long_form in self._expansions.get(passage.source, {}).items():
                     if acronym in sentence.terms or acronym + "s" in sentence.terms:
                         sentence.terms |= long_form
                 out.append(sentence)
         return out
+
+    def _is_name(self, question: Question, term: str) -> bool:
+        """Whether a word the corpus lacks names a thing (a drug, a place, a product): then its
+        absence means the corpus cannot answer. Capitalised words, drug-like endings and rare words
+        (split into several WordPiece tokens: "psilocybin", "esketamine") count; common words do not."""
+        word = question.words_for.get(term, term)
+        if term.isdigit():
+            return False
+        pieces = self.embedder.pieces(word)
+        rare = pieces >= 4 or (pieces >= 3 and len(word) >= 8)
+        return term in question.critical or bool(DRUG_LIKE.search(word.lower())) or rare
 
     def _statement(self, question: Question, sentence: _Sentence) -> bool:
         """Whether a sentence can answer at all: not a title, heading or question of its own."""
@@ -206,14 +255,15 @@ class ExtractiveAnswerer:
     def _score(
         self, question: Question, query_text: str, sentences: list[_Sentence], focus: frozenset[str] = frozenset()
     ) -> None:
-        weights = {t: self._idf(t) for t in question.terms}
-        total = sum(weights.values()) or 1.0
+        weights = self._weights(question)
         vectors = self._cache.get_many(self.embedder, [query_text] + [s.text for s in sentences])
         qvec = vectors[0]
         for sentence, vector in zip(sentences, vectors[1:], strict=True):
             doc_terms = self._doc_terms.get(sentence.passage.source, set())
+            local = self._local_weights(sentence.passage.source, weights)
+            total = sum(local.values()) or 1.0
             own = context = 0.0
-            for term, weight in weights.items():
+            for term, weight in local.items():
                 if matches(term, sentence.terms):
                     own += weight
                 elif matches(term, doc_terms):
@@ -225,10 +275,27 @@ class ExtractiveAnswerer:
             if sentence.passage.source in focus:
                 sentence.score += FOCUS_BONUS
 
+    def _local_weights(self, source: str, weights: dict[str, float]) -> dict[str, float]:
+        """Question-term weights inside one document: a term that most of the document's sentences
+        share ("ketamine" in a ketamine article) identifies the document, not the answer, so it
+        counts less than one that few sentences contain ("side effects")."""
+        counts = self._sentence_freq.get(source)
+        if not counts:
+            return weights
+        n = counts[""]
+        return {
+            t: w * (0.4 + 0.6 * math.log(1 + n / (1 + counts.get(t, 0))) / math.log(1 + n))
+            for t, w in weights.items()
+        }
+
     def _grounded(self, question: Question, sentence: _Sentence) -> bool:
         """Names, acronyms and numbers of the question occur in the sentence's document."""
         doc_terms = self._doc_terms.get(sentence.passage.source, set())
-        return all(matches(term, doc_terms) for term in question.critical if self.lexical.bm25.contains(term))
+        known = [t for t in question.critical if self.lexical.bm25.contains(t)]
+        if question.multi:
+            # "the PET and fMRI articles": each document needs one of the names, not all of them.
+            return not known or any(matches(t, doc_terms) for t in known)
+        return all(matches(t, doc_terms) for t in known)
 
     def _has_evidence(self, question: Question, sentence: _Sentence) -> bool:
         if not question.answer_type:
@@ -269,10 +336,7 @@ class ExtractiveAnswerer:
         if not passages:
             return self._abstain(base, "the index returned no passages", [])
         missing = [t for t in question.terms if not self.lexical.bm25.contains(t)]
-        names = [
-            t for t in missing
-            if (t in question.critical and not t.isdigit()) or DRUG_LIKE.search(question.words_for.get(t, t).lower())
-        ]
+        names = [t for t in missing if self._is_name(question, t)]
         if names or (missing and len(missing) >= MISSING_SHARE * len(question.terms)):
             words = ", ".join(question.words_for.get(t, t) for t in (names or missing))
             return self._abstain(base, f"none of the documents mention {words}", passages)
@@ -289,12 +353,16 @@ class ExtractiveAnswerer:
 
         premise = self._premise_conflict(question, ranked)
         if premise is not None:
-            return self._compose(base, [premise], reason="false premise", preface="The corpus contradicts the premise")
+            preface = "No" if question.yes_no else "The corpus contradicts the premise"
+            return self._compose(base, [premise], reason="false premise", preface=preface)
 
         with_evidence = [s for s in ranked if self._has_evidence(question, s)]
         best = with_evidence[0] if with_evidence else None
         typed_match = best is not None and bool(question.answer_type) and best.own >= TYPED_OWN
-        if best is None or not (typed_match or (best.coverage >= MIN_COVERAGE and best.score >= MIN_SCORE)):
+        close = best is not None and best.score >= MIN_SCORE and (
+            best.coverage >= MIN_COVERAGE or (best.dense >= DENSE_ALONE and best.coverage >= MIN_COVERAGE / 2)
+        )
+        if best is None or not (typed_match or close):
             if question.answer_type and not typed_match:
                 detail = f"the documents do not give {ANSWER_NOUNS[question.answer_type]} for that"
             else:
@@ -332,24 +400,30 @@ class ExtractiveAnswerer:
         best = ranked[0]
         chosen = [best]
         if question.multi:
-            # One sentence from each document that answers well enough on its own terms.
+            # The best sentence of each document that answers well enough on its own terms.
             for sentence in ranked[1:]:
                 if len(chosen) >= self.max_sentences:
                     break
                 if any(c.passage.source == sentence.passage.source for c in chosen):
                     continue
-                if sentence.score >= MULTI_SHARE * best.score and sentence.score >= MIN_SCORE * 0.9:
+                if sentence.score >= MULTI_SHARE * best.score and sentence.own >= MULTI_OWN:
                     chosen.append(sentence)
             return chosen
-        neighbours = {(best.passage.source, best.end)}
+        # The sentence right after the best one often finishes its thought: it gets a lower bar.
+        following = [
+            s for s in ranked
+            if s.passage.source == best.passage.source
+            and 0 < s.start - best.end <= 2
+            and "\n" not in s.passage.text[best.end - s.passage.start : s.start - s.passage.start]
+        ]
+        if following and following[0].score >= ADJACENT_SHARE * best.score:
+            chosen.append(following[0])
         for sentence in ranked[1:]:
             if len(chosen) >= min(self.max_sentences, 3):
                 break
-            if sentence.passage.source != best.passage.source or sentence.coverage < MIN_COVERAGE:
+            if sentence in chosen or sentence.passage.source != best.passage.source:
                 continue
-            # The sentence right after the best one often finishes its thought: a lower bar for it.
-            adjacent = any(s == sentence.passage.source and 0 <= sentence.start - e <= 2 for s, e in neighbours)
-            if sentence.score >= (ADJACENT_SHARE if adjacent else RUNNER_UP) * best.score:
+            if sentence.coverage >= 0.8 * best.coverage and sentence.score >= RUNNER_UP * best.score:
                 chosen.append(sentence)
         return chosen
 
@@ -371,14 +445,19 @@ class ExtractiveAnswerer:
         for sentence in chosen:
             order.setdefault(sentence.passage.source, len(order))
         chosen = sorted(chosen, key=lambda s: (order[s.passage.source], s.start))
-        citations: list[Citation] = []
-        parts: list[str] = []
+        # Spans (with antecedents) that touch or overlap within one passage merge into one citation.
+        spans: list[tuple[Passage, int, int]] = []
         for sentence in chosen:
             start, end = self._with_antecedent(sentence)
-            passage = sentence.passage
+            last = spans[-1] if spans else None
+            if last and last[0].chunk_id == sentence.passage.chunk_id and start <= last[2] + 2:
+                spans[-1] = (last[0], min(last[1], start), max(last[2], end))
+            else:
+                spans.append((sentence.passage, start, end))
+        citations: list[Citation] = []
+        parts: list[str] = []
+        for passage, start, end in spans:
             text = passage.text[start - passage.start : end - passage.start]
-            if citations and citations[-1].source == passage.source and start < citations[-1].end:
-                continue  # already quoted as another sentence's antecedent
             number = len(citations) + 1
             citations.append(Citation(number, passage.source, passage.title, text, start, end))
             parts.append(f"{text} [{number}]")

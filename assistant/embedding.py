@@ -185,6 +185,11 @@ class Embedder(Embeddings):
                     progress(len(idx))
         return [vectors[i] for i in range(len(texts))]
 
+    def pieces(self, word: str) -> int:
+        """How many WordPiece tokens the model's vocabulary needs for `word` (rare words need several)."""
+        tokenizer, _ = self._model
+        return sum(1 for token in tokenizer.encode(word, add_special_tokens=False).tokens if token != "[PAD]")
+
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """LangChain interface: embed passages."""
         return self.encode(texts)

@@ -154,16 +154,15 @@ class Assistant:
     # --- answering -----------------------------------------------------------------------------
 
     def focus(self, history: list[Message]) -> set[str]:
-        """Sources the last assistant turn quoted (a quote of 40+ characters found in a chunk)."""
+        """The documents the conversation is about: those the last reply quoted, else the best
+        match for the last user question."""
         replies = [m["content"] for m in history if m["role"] == "assistant"]
-        if not replies:
-            return set()
-        reply = replies[-1]
-        quotes = [q.strip() for q in re.split(r"\[\d+\]", reply) if len(q.strip()) >= 40]
-        found: set[str] = set()
-        for chunk in self.retriever.lexical.chunks:
-            if any(q[:120] in chunk.text or chunk.text[:0] for q in quotes):
-                found.add(chunk.source)
+        quotes = [q.strip()[:120] for q in re.split(r"\[\d+\]", replies[-1]) if len(q.strip()) >= 40] if replies else []
+        found = {c.source for c in self.retriever.lexical.chunks if any(q in c.text for q in quotes)}
+        if not found:
+            asked = [m["content"] for m in history if m["role"] == "user"]
+            if asked:
+                found = {p.source for p in self.retrieve(asked[-1], k=1)}
         return found
 
     def condense(self, question: str, history: list[Message]) -> tuple[str, set[str]]:

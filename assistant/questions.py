@@ -50,6 +50,7 @@ ANSWER_EVIDENCE = {
     "date": re.compile(_DATE, re.IGNORECASE),
     "duration": re.compile(_DURATION, re.IGNORECASE),
     "name": re.compile(_NAME),
+    "money": re.compile(r"[$€£¥]\s?\d|\b\d[\d,.]*\s*(dollars|euros|pounds|usd|eur|gbp)\b", re.I),
 }
 ANSWER_NOUNS = {
     "number": "a number",
@@ -58,11 +59,15 @@ ANSWER_NOUNS = {
     "date": "a date",
     "duration": "a duration",
     "name": "a name",
+    "money": "a cost or price",
 }
 _TYPE_PATTERNS = [
     ("dose", re.compile(r"\b(dose|doses|dosage|dosing|how much (ketamine|of the drug|drug|medication)|mg\b|milligram)", re.I)),
     ("percent", re.compile(r"\b(percent(age)?|proportion|fraction|what share|rate of|how common|how often)\b", re.I)),
-    ("number", re.compile(r"\bhow many\b|\bnumber of\b|\bhow large\b|\bsample size\b|\bhow big\b", re.I)),
+    ("money", re.compile(r"\b(cost|costs|price|priced|expensive|cheap|afford|insurance cover|pay for)\b", re.I)),
+    ("number", re.compile(
+        r"\bhow many\b|\bnumber of\b|\bhow large\b|\bsample size\b|\bhow big\b|\bhow old\b"
+        r"|\b(average|mean|median)\s+(age|number|duration|score|size|length|time)\b", re.I)),
     ("date", re.compile(r"\bwhen\b|\bwhat (year|date|month|day)\b|\bwhich (year|date|month)\b", re.I)),
     ("duration", re.compile(r"\bhow long\b|\bfor how many (days|weeks|months|years)\b|\bhow soon\b", re.I)),
     ("name", re.compile(
@@ -71,7 +76,11 @@ _TYPE_PATTERNS = [
         r"|\bwho (wrote|said|noted|published|led|authored|conducted|reported|ran|funded)\b|\bwho is quoted\b"
         r"|\b(published|reported) (in|by) (what|which)\b", re.I)),
 ]
-_YES_NO = re.compile(r"^\s*(is|are|was|were|do|does|did|can|could|has|have|had|will|would|should|may|might)\b", re.I)
+# A yes/no question starts with an auxiliary, possibly after a leading phrase ("In the MTR study, did ...").
+_YES_NO = re.compile(
+    r"^\s*(?:[^,?]{0,80},\s*)?(is|are|was|were|do|does|did|can|could|has|have|had|will|would|should|may|might)\b",
+    re.I,
+)
 _PREMISE = re.compile(
     r"^\s*(why|how come|what explains|what caused|what made|how did|how does|how do|how much did|how much does"
     r"|to what extent did|how many \w+ did)\b",
@@ -94,6 +103,9 @@ ANAPHORA = re.compile(
     re.I,
 )
 _WORD = re.compile(r"[A-Za-z0-9][\w'’\-]*")
+# "the fMRI article and the magnetization transfer study": two documents named in one question.
+_DOC = r"\b(article|study|paper|trial|piece|report|abstract)\b"
+_TWO_DOCS = re.compile(rf"{_DOC}[^?]*\band\b[^?]*{_DOC}", re.I)
 
 
 @dataclass
@@ -110,6 +122,7 @@ class Question:
     negated: bool = False
     multi: bool = False
     counted: list[str] = field(default_factory=list)  # analysed words after "how many": what is counted
+    focus: set[str] = field(default_factory=set)  # what the answer must be about: "What side effects ..."
 
 
 def content_words(text: str) -> list[str]:
@@ -145,9 +158,38 @@ def parse(text: str) -> Question:
         yes_no=bool(_YES_NO.match(text)),
         presupposes=bool(_PREMISE.match(text)),
         negated=bool(NEGATION.search(text)),
-        multi=bool(_MULTI.search(text)),
+        multi=bool(_MULTI.search(text) or _TWO_DOCS.search(text)),
         counted=[t for m in _COUNTED.finditer(text) for w in m.groups() if w for t in analyse(w)],
+        focus=focus_terms(text),
     )
+
+
+_FOCUS = re.compile(
+    r"^\s*(?:what|which)\s+((?:[\w'-]+\s+){1,6}?)(?:is|are|was|were|do|does|did|has|have|had|can|could|will|would"
+    r"|should|may|might)\b",
+    re.I,
+)
+_PREPOSITIONS = frozenset("of in on for from about with by at to during after before among between".split())
+_ALTERNATIVES = re.compile(r"\b([a-z]+) or ([a-z]+)\b", re.I)
+
+
+def focus_terms(text: str) -> set[str]:
+    """The question's focus: the noun phrase after "what/which" ("What side effects of X are ...")
+    up to its first preposition, and the options of an either-or question ("higher or lower")."""
+    focus: set[str] = set()
+    match = _FOCUS.match(text)
+    if match:
+        words: list[str] = []
+        for word in match.group(1).split():
+            if word.lower() in _PREPOSITIONS:
+                break
+            words.append(word)
+        focus.update(analyse(" ".join(words)))
+    for first, second in _ALTERNATIVES.findall(text):
+        a, b = analyse(first), analyse(second)
+        if a and b and ANTONYMS.get(a[0]) == b[0]:
+            focus.update((a[0], b[0]))
+    return focus
 
 
 def is_follow_up(text: str) -> bool:
