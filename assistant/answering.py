@@ -308,7 +308,13 @@ class ExtractiveAnswerer:
             # A name that merely repeats one from the question answers nothing.
             return any(set(analyse(m.group())) - set(question.terms) for m in pattern.finditer(sentence.text))
         if question.answer_type == "number" and question.counted:
-            return any(matches(t, sentence.terms) for t in question.counted)
+            # The number must stand next to what is counted: "41 healthy control subjects".
+            text = sentence.text
+            for number in pattern.finditer(text):
+                window = " ".join(text[: number.start()].split()[-4:] + text[number.end() :].split()[:4])
+                if any(matches(t, set(analyse(window))) for t in question.counted):
+                    return True
+            return False
         return True
 
     # --- answering -----------------------------------------------------------------------------

@@ -130,12 +130,12 @@ class Chunker:
         def span_tokens(group: list[int]) -> int:
             return self.count(text[units[group[0]].start : units[group[-1]].end]) if group else 0
 
-        def emit(*, overlap: bool = True) -> list[int]:
+        def emit(*, overlap: bool = True, final: bool = False) -> list[int]:
             """Close the current chunk; return what the next chunk starts with."""
             body = list(current)
             tail: list[int] = []
-            # A heading left at the end of a chunk belongs to the next one.
-            while len(body) > 1 and units[body[-1]].heading:
+            # A heading left at the end of a chunk belongs to the next one (if there is one).
+            while not final and len(body) > 1 and units[body[-1]].heading:
                 tail.insert(0, body.pop())
             start, end = units[body[0]].start, units[body[-1]].end
             chunks.append(Chunk(document.source, len(chunks), text[start:end], start, end, span_tokens(body)))
@@ -165,9 +165,11 @@ class Chunker:
                     while current and current[0] in emitted and span_tokens([*current, i]) > self.max_tokens:
                         current.pop(0)
                     if current and span_tokens([*current, i]) > self.max_tokens:
-                        current = emit(overlap=False)  # a heading too big to share: it stands alone
-                        current = []
+                        current = emit(overlap=False)
+                        if current and span_tokens([*current, i]) > self.max_tokens:
+                            emit(final=True)  # a heading too big to share a chunk stands alone
+                            current = []
             current.append(i)
         if current and any(j not in emitted for j in current):
-            emit()
+            emit(final=True)
         return chunks

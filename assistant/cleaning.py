@@ -171,7 +171,7 @@ def classify(block: str) -> str:
 
 
 def _norm(block: str) -> str:
-    return " ".join(block.lower().split()).rstrip(".…")
+    return " ".join(block.lower().split()).rstrip(".…*_- ")
 
 
 def _metadata(blocks: list[str], cleaned: Cleaned) -> None:

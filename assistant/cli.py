@@ -35,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("chat", help="multi-turn chat in the terminal")
     commands.add_parser("status", help="what the index holds and whether the corpus changed")
+    ui = commands.add_parser("ui", help="serve the web UI (Gradio) on a local port")
+    ui.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    ui.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
     return parser
 
 
@@ -143,6 +146,10 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
         if args.command == "chat":
             assistant.ensure_index()
             return _chat(assistant, stdin or sys.stdin, out)
+        if args.command == "ui":
+            from assistant.ui import serve
+
+            return serve(assistant, host=args.host, port=args.port)
     except AssistantError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

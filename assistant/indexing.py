@@ -125,8 +125,9 @@ def ingest_lock(settings: Settings) -> Iterator[None]:
 class Indexer:
     """Builds and updates the index of one corpus folder."""
 
-    def __init__(self, settings: Settings, embedder: Embedder, store: ChromaStore) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder, store: ChromaStore, *, batch_chunks: int = 256) -> None:
         self.settings = settings
+        self.batch_chunks = batch_chunks  # chunks embedded per model call; files commit after each batch
         self.embedder = embedder
         self.store = store
         self.chunker = Chunker(
@@ -150,8 +151,7 @@ class Indexer:
 
     def _scan(self) -> dict[str, Path]:
         root = self.settings.corpus
-        files = {relative_source(p, root): p for p in corpus_files(root)}
-        return files
+        return {relative_source(p, root): p for p in corpus_files(root)}
 
     def status(self) -> CorpusStatus:
         """Compare the corpus folder with the index without reading unchanged files."""
@@ -252,7 +252,7 @@ class Indexer:
         for item in todo:
             pending.append(item)
             pending_chunks += len(item[1])
-            if pending_chunks >= 256:
+            if pending_chunks >= self.batch_chunks:
                 self._commit(pending, report, bar)
                 pending, pending_chunks = [], 0
         if pending:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import html
+import io
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
-from assistant.cleaning import Cleaned, clean_blocks, clean_text
+from assistant.cleaning import Cleaned, clean_blocks, clean_text, is_title_case
 from assistant.errors import CorpusError, LoadError
 from assistant.records import Document
 
@@ -68,7 +70,7 @@ def _decode(data: bytes, source: str) -> str:
     try:
         text = data.decode("cp1252")
     except UnicodeDecodeError as exc:
-        raise LoadError(f"{source}: not UTF-8 or Windows-1252 text; skipped") from exc
+        raise LoadError(f"{source}: undecodable text (neither UTF-8 nor Windows-1252); skipped") from exc
     if re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f]", text):
         raise LoadError(f"{source}: undecodable text; skipped")
     return text
@@ -173,6 +175,12 @@ def _reflow_pdf_page(text: str) -> list[str]:
                 paragraphs.append(" ".join(current))
                 current = []
             continue
+        words = stripped.split()
+        if not current and len(stripped) < 0.6 * width and not stripped.endswith((".", "?", "!", ",", ";")) and (
+            is_title_case(words)
+        ):
+            paragraphs.append(stripped)  # a heading line stands alone
+            continue
         if current and current[-1].endswith("-") and stripped[:1].islower():
             current[-1] = current[-1][:-1] + stripped  # de-hyphenate a word broken at the line end
         else:
@@ -187,13 +195,11 @@ def _reflow_pdf_page(text: str) -> list[str]:
 
 
 def _clean_pdf(data: bytes, source: str) -> Cleaned:
-    import logging
-
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
+    # pypdf logs every recoverable oddity of a broken file; the one-line LoadError says enough.
     logging.getLogger("pypdf").setLevel(logging.ERROR)
-    import io
 
     try:
         reader = PdfReader(io.BytesIO(data))

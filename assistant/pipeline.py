@@ -229,6 +229,9 @@ def _assistant_for(settings_json: str) -> Assistant:
 def get_assistant(settings: Settings | None = None) -> Assistant:
     """The shared `Assistant` for these settings (created on first use, then reused)."""
     settings = settings if settings is not None else Settings()
+    # Relative paths mean "from the current directory": resolve them so a later chdir gets its own.
+    store = settings.store.model_copy(update={"path": settings.store.path.resolve()})
+    settings = settings.model_copy(update={"corpus": settings.corpus.resolve(), "store": store})
     return _assistant_for(settings.cache_key())
 
 

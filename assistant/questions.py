@@ -86,7 +86,11 @@ _PREMISE = re.compile(
     r"|to what extent did|how many \w+ did)\b",
     re.I,
 )
-_COUNTED = re.compile(r"\bhow many\s+(?:of\s+(?:the|these|those)\s+)?([A-Za-z-]+)(?:\s+([A-Za-z-]+))?", re.I)
+_COUNTED = re.compile(
+    r"\bhow many\s+(?:of\s+(?:the|these|those)\s+)?([A-Za-z-]+)(?:\s+([A-Za-z-]+))?"
+    r"|\b(?:average|mean|median)\s+([A-Za-z-]+)()",
+    re.I,
+)
 # Missing words shaped like drug or chemical names count as names the corpus must contain.
 DRUG_LIKE = re.compile(
     r"(ium|amine|etine|azine|azole|zole|pam|lam|mab|nib|vir|pril|olol|sartan|statin|cillin|mycin|cycline|oxacin"

@@ -70,7 +70,9 @@ def make_client(settings: StoreSettings) -> ClientAPI:
         if settings.mode == "server":
             return chromadb.HttpClient(host=settings.host, port=settings.port, settings=chroma_settings)
         settings.path.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(settings.path), settings=chroma_settings)
+        # Absolute: chromadb caches one client per path string, so a relative path would follow the
+        # first working directory it was opened from.
+        return chromadb.PersistentClient(path=str(settings.path.resolve()), settings=chroma_settings)
 
 
 class ChromaStore:

@@ -1,0 +1,1 @@
+"""Evaluation: golden-set scoring as pure functions, and a runner over `answer()`."""

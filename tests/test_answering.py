@@ -1,0 +1,132 @@
+"""The extractive answerer: verbatim citations, abstention, premises, several documents, follow-ups."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.answering import acronyms, matches
+from assistant.loading import load_file
+from assistant.pipeline import Assistant
+from assistant.records import Answer
+
+MTR = "magnetization-transfer-imaging-trd-radiology.txt"
+ISHA = "hippocampal-volume-ketamine-isha-health.txt"
+PET = "pet-imaging-ketamine-medical-xpress.txt"
+FMRI = "fmri-brain-networks-ketamine.txt"
+
+
+def _check_citations(assistant: Assistant, result: Answer) -> None:
+    corpus = assistant.settings.corpus
+    retrieved = {(p.source, p.start, p.end) for p in result.passages}
+    for citation in result.citations:
+        document = load_file(corpus / citation.source, corpus)
+        assert document.text[citation.start : citation.end] == citation.text
+        assert f"[{citation.number}]" in result.text
+        assert any(s == citation.source and a <= citation.start and citation.end <= b for s, a, b in retrieved)
+
+
+def test_exact_fact_is_quoted_with_offsets(seed_assistant: Assistant) -> None:
+    """A number question quotes the sentence with the number, citing a verbatim span of the right file."""
+    result = seed_assistant.answer("How many healthy control subjects were in the magnetization transfer study?")
+    assert not result.abstained
+    assert "41 healthy control subjects" in result.text
+    assert result.citations[0].source == MTR
+    _check_citations(seed_assistant, result)
+
+
+@pytest.mark.parametrize(
+    ("question", "missing"),
+    [
+        ("What dose of ketamine was given in the PET study?", "dose"),
+        ("Is esketamine nasal spray approved for depression?", "esketamine"),
+        ("What is the capital of France?", "France"),
+        ("How many patients took part in the PET imaging study?", "number"),
+    ],
+)
+def test_unanswerable_questions_abstain(seed_assistant: Assistant, question: str, missing: str) -> None:
+    """Doses, drugs and facts the corpus never gives are abstentions that say what is missing."""
+    result = seed_assistant.answer(question)
+    assert result.abstained
+    assert result.citations == []
+    assert missing in result.text
+    assert result.text.startswith("The corpus does not answer this question")
+
+
+def test_abstention_points_to_related_passages_without_citing(seed_assistant: Assistant) -> None:
+    """An abstention may list the closest passages as related, never as citations."""
+    result = seed_assistant.answer("What dose of ketamine was given in the PET study?")
+    assert result.related and not result.citations
+    assert "[1]" not in result.text
+
+
+def test_false_premise_is_corrected_from_the_source(seed_assistant: Assistant) -> None:
+    """A question presupposing a correlation the study did not find is answered with the correction."""
+    result = seed_assistant.answer("Why did the study find that MTR correlates with illness duration?")
+    assert not result.abstained
+    assert result.reason == "false premise"
+    assert "Regional MTRs were not associated with symptom severity or illness duration." in result.text
+    _check_citations(seed_assistant, result)
+
+
+def test_opposite_direction_is_a_false_premise(seed_assistant: Assistant) -> None:
+    """Asking why ketamine decreased amygdala volume quotes the slight increase the article reports."""
+    result = seed_assistant.answer("Why did ketamine decrease amygdala volume in patients with TRD?")
+    assert result.reason == "false premise"
+    assert "slight increase in the whole left amygdalar volume" in result.text
+
+
+def test_question_across_documents_cites_each(seed_assistant: Assistant) -> None:
+    """A question about two named articles cites both documents."""
+    result = seed_assistant.answer(
+        "What do the PET article and the fMRI article each say about future research on ketamine?"
+    )
+    assert {c.source for c in result.citations} >= {PET, FMRI}
+    _check_citations(seed_assistant, result)
+
+
+def test_follow_up_uses_the_conversation(seed_assistant: Assistant) -> None:
+    """'How many healthy controls were in it?' after a question about the MTR study answers about that study."""
+    first = seed_assistant.answer("What did the magnetization transfer imaging study of depression find?")
+    history = [
+        {"role": "user", "content": "What did the magnetization transfer imaging study of depression find?"},
+        {"role": "assistant", "content": first.text},
+    ]
+    result = seed_assistant.answer("How many healthy controls were in it?", history=history)
+    assert "41" in result.text
+    assert result.citations[0].source == MTR
+    alone = seed_assistant.answer("How many healthy controls were in it?")
+    assert alone.standalone_question == "" or alone.standalone_question == "How many healthy controls were in it?"
+
+
+def test_follow_up_keeps_the_study_it_refers_to(seed_assistant: Assistant) -> None:
+    """A follow-up about 'it' after the PET study does not borrow another study's numbers."""
+    history = [
+        {"role": "user", "content": "What did the PET imaging study show?"},
+        {"role": "assistant", "content": "It showed ketamine's impact on neurotransmitter systems."},
+    ]
+    result = seed_assistant.answer("How many patients were in it?", history=history)
+    assert result.abstained
+
+
+def test_byline_answers_who_wrote_it(seed_assistant: Assistant) -> None:
+    """Metadata lines kept by cleaning answer questions about authors and dates."""
+    result = seed_assistant.answer("When was the Isha Health article on hippocampal volume published?")
+    assert "February 29, 2024" in result.text
+    assert result.citations[0].source == ISHA
+
+
+def test_every_answer_sentence_is_a_cited_quote(seed_assistant: Assistant) -> None:
+    """Apart from a short preface, the answer text is exactly its quotes followed by their markers."""
+    result = seed_assistant.answer("Which brain networks did ketamine alter in the fMRI study?")
+    body = result.text.split(": ", 1)[-1] if result.reason else result.text
+    rebuilt = " ".join(f"{c.text} [{c.number}]" for c in result.citations)
+    assert body == rebuilt
+
+
+def test_acronyms_and_prefix_matching() -> None:
+    """Acronym definitions expand to their long form; stems sharing a long prefix match."""
+    found = acronyms("patients with treatment-resistant depression (TRD) and major depressive disorder (MDD)")
+    assert found["trd"] == {"treatment", "resist", "depress"}
+    assert found["mdd"] == {"major", "depress", "disord"}
+    assert matches("hippocampus", {"hippocamp"}) and matches("amygdala", {"amygdalar"})
+    assert not matches("correl", {"correct"})

@@ -1,0 +1,96 @@
+"""Cleaning: markup normalisation and general furniture removal, checked against hand-annotated seeds."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from assistant.cleaning import classify, clean_blocks, clean_text, normalise_markup
+from tests.conftest import DATA, SEED_CORPUS
+
+ANNOTATIONS = json.loads((DATA / "seed_furniture.json").read_text())["furniture"]
+
+
+def _norm(text: str) -> str:
+    return " ".join(normalise_markup(text).split())
+
+
+@pytest.mark.parametrize("name", sorted(ANNOTATIONS))
+def test_every_body_line_survives(name: str) -> None:
+    """Every line of a seed that is not annotated furniture appears verbatim in the cleaned text."""
+    raw = (SEED_CORPUS / name).read_text()
+    cleaned = " ".join(clean_text(raw).text.split())
+    furniture = set(ANNOTATIONS[name])
+    body = [line for line in raw.splitlines() if line.strip() and line.strip() not in furniture]
+    missing = [line for line in body if _norm(line) not in cleaned]
+    assert not missing
+
+
+@pytest.mark.parametrize("name", sorted(ANNOTATIONS))
+def test_furniture_is_removed(name: str) -> None:
+    """No annotated furniture line survives as a block of the cleaned text."""
+    blocks = {" ".join(b.split()) for b in clean_text((SEED_CORPUS / name).read_text()).text.split("\n\n")}
+    survivors = [line for line in ANNOTATIONS[name] if line in blocks]
+    assert not survivors
+
+
+def test_long_furniture_sentences_are_gone_entirely() -> None:
+    """Sentence-length furniture (login walls, legal footers) does not survive even inside other text."""
+    text = clean_text((SEED_CORPUS / "magnetization-transfer-imaging-trd-radiology.txt").read_text()).text
+    for phrase in ("mobile app", "terms of use", "WebMD", "CME credits", "full text access"):
+        assert phrase not in text
+
+
+def test_markup_is_normalised() -> None:
+    """Bold, wiki links, markdown links and headings become plain text."""
+    raw = "# Heading\n**bold** and [[slug|Label]] and [[bare-slug]] and [text](http://x.y) and ![img](a.png)"
+    assert normalise_markup(raw) == "Heading\nbold and Label and bare slug and text and "
+
+
+def test_truncated_teaser_is_dropped() -> None:
+    """A block that is the truncated start of a later block (a teaser) is removed, the full block kept."""
+    full = "A recent study published in a journal has made strides in understanding how the drug relieves depression."
+    cleaned = clean_blocks(["Title Of The Page", full[:70] + "**", "Summary", full])
+    assert cleaned.text.count("A recent study") == 1
+    assert full in cleaned.text
+
+
+def test_metadata_is_read_from_labels() -> None:
+    """Bylines, dates, attributions and venue lines become metadata, and bylines stay in the text."""
+    isha = clean_text((SEED_CORPUS / "hippocampal-volume-ketamine-isha-health.txt").read_text())
+    assert (isha.author, isha.date) == ("Isha Team", "February 29, 2024")
+    assert "published: February 29, 2024" in isha.text
+    pet = clean_text((SEED_CORPUS / "pet-imaging-ketamine-medical-xpress.txt").read_text())
+    assert pet.publisher == "Medical Xpress"
+    mtr = clean_text((SEED_CORPUS / "magnetization-transfer-imaging-trd-radiology.txt").read_text())
+    assert (mtr.publisher, mtr.date, mtr.title) == (
+        "Radiology",
+        "2017 August",
+        "Magnetization Transfer Imaging of Treatment-resistant Depression",
+    )
+
+
+def test_a_paragraph_mentioning_copyright_is_content() -> None:
+    """The furniture lexicon applies to short blocks only: long prose that mentions © is kept."""
+    paragraph = (
+        "Results were robust across all the sites that took part in the trial, and the authors note that the "
+        "analysis plan was registered in advance. © The authors, 2020, published under an open licence."
+    )
+    assert classify(paragraph) == "good"
+
+
+def test_heading_before_prose_is_kept_and_link_list_dropped() -> None:
+    """A heading that heads a paragraph stays; a trailing list of article titles goes."""
+    blocks = [
+        "Main Title Here",
+        "Mapping Brain Activity",
+        "Scientists used imaging to examine how different regions interact after the treatment was given.",
+        "More Stories",
+        "How Fish Reacting to Ketamine May Unlock New Treatments",
+        "Rapamycin and Ketamine: A Promising Combination?",
+    ]
+    text = clean_blocks(blocks).text
+    assert "Mapping Brain Activity" in text
+    assert "Rapamycin" not in text
+    assert "More Stories" not in text

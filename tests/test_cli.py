@@ -1,0 +1,74 @@
+"""The command line: ingest, ask (text and JSON), status, chat; errors are one line with exit code 1."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from assistant.cli import main
+
+
+@pytest.fixture
+def cli_root(seed_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(seed_root)
+    return seed_root
+
+
+def test_ingest_then_status(cli_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`ingest` reports what it indexed; `status` then says the index is up to date."""
+    assert main(["ingest", "--quiet"]) == 0
+    assert "4 documents" in capsys.readouterr().out
+    assert main(["status"]) == 0
+    assert "up to date" in capsys.readouterr().out
+
+
+def test_ask_json_prints_exactly_to_dict(cli_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`ask --json` prints the Answer's to_dict() and nothing else."""
+    assert main(["ask", "How many healthy control subjects were in the magnetization transfer study?", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert "41" in data["answer"]
+    assert data["citations"][0]["source"] == "magnetization-transfer-imaging-trd-radiology.txt"
+
+
+def test_ask_text_lists_sources(cli_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Plain `ask` prints the answer and a numbered list of quoted sources."""
+    assert main(["ask", "What side effects of ketamine does the Isha Health article mention?"]) == 0
+    out = capsys.readouterr().out
+    assert "Sources:" in out and "[1]" in out and "dissociation" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["ask", ""], "empty"), (["ask", "x" * 5000], "limit"), (["--corpus", "nowhere", "ask", "hi"], "does not exist")],
+)
+def test_errors_are_one_line_and_exit_1(
+    cli_root: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    """Bad input prints one `error:` line on stderr and exits 1."""
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and message in err and "\n" not in err
+
+
+def test_empty_corpus_exits_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """An empty corpus folder is a one-line error, not a traceback."""
+    (tmp_path / "corpus").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert main(["ask", "What is MTR?"]) == 1
+    assert "no readable documents" in capsys.readouterr().err
+
+
+def test_chat_keeps_the_conversation(cli_root: Path) -> None:
+    """`chat` answers a follow-up in context and survives an empty line and an error."""
+    stdin = io.StringIO(
+        "What did the magnetization transfer imaging study of depression find?\n\n"
+        "How many healthy controls were in it?\n/clear\n/quit\n"
+    )
+    stdout = io.StringIO()
+    assert main(["chat"], stdin=stdin, stdout=stdout) == 0
+    out = stdout.getvalue()
+    assert "41 healthy control subjects" in out
+    assert "conversation cleared" in out

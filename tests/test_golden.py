@@ -1,0 +1,46 @@
+"""The golden set through answer(): accuracy, abstention and verbatim citations (targets from the issue)."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.evaluation.golden import GoldenItem, facts_present, load_golden, run_golden, score
+from assistant.pipeline import Assistant
+from assistant.records import Answer, Citation
+from tests.conftest import REPO
+
+GOLDEN = REPO / "evals" / "golden.jsonl"
+
+
+def test_golden_set_is_well_formed() -> None:
+    """At least 40 questions, 10 unanswerable, every kind present, expected sources exist."""
+    items = load_golden(GOLDEN)
+    kinds = {i.kind for i in items}
+    assert len(items) >= 40
+    assert sum(not i.answerable for i in items) >= 10
+    assert kinds >= {"fact", "paraphrase", "multi_doc", "follow_up", "unanswerable", "false_premise"}
+    for item in items:
+        for source in item.expected_sources:
+            assert (REPO / "corpus" / source).is_file(), source
+        assert bool(item.key_facts) == item.answerable
+
+
+def test_scoring_counts_facts_sources_and_offsets() -> None:
+    """score() needs every fact and an expected source, and flags citations that are not verbatim."""
+    item = GoldenItem("x", "fact", "q", [], True, ["a.txt"], [["41"], ["healthy control", "healthy volunteer"]])
+    good = Answer("q", "There were 41 healthy controls [1]", False, [Citation(1, "a.txt", "A", "41 healthy", 3, 13)])
+    texts = {"a.txt": "We 41 healthy controls"}
+    assert score(item, good, texts).correct
+    assert score(item, good, {"a.txt": "different text entirely"}).bad_citations
+    assert not score(item, Answer("q", "There were 41 [1]", False, good.citations), texts).correct
+    assert not facts_present("nothing here", item.key_facts)
+
+
+@pytest.mark.slow
+def test_golden_set_meets_targets(seed_assistant: Assistant) -> None:
+    """>= 90% of answerable questions correct with an expected source, >= 90% abstentions, 0 bad citations."""
+    report = run_golden(seed_assistant, load_golden(GOLDEN))
+    failures = [f"{r.id}: {r.answer[:120]}" for r in report.results if not r.correct]
+    assert report.bad_citations == []
+    assert report.answerable_accuracy >= 0.9, failures
+    assert report.abstention_recall >= 0.9, failures

@@ -1,0 +1,142 @@
+"""Incremental indexing: nothing re-embedded when nothing changed, only what changed otherwise."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from assistant.errors import CorpusError
+from assistant.pipeline import Assistant
+from assistant.settings import ChunkingSettings
+from tests.conftest import DATA
+
+
+def _chunk_ids(assistant: Assistant) -> list[str]:
+    return [chunk_id for chunk_id, _, _ in assistant.store.all_chunks()]
+
+
+def test_first_ingest_indexes_every_file(seed_root: Path, make_assistant: Callable[..., Assistant]) -> None:
+    """A fresh index gets every seed file, with chunk records matching the manifest."""
+    assistant = make_assistant(seed_root)
+    report = assistant.ingest(progress=False)
+    assert sorted(report.added) == sorted(p.name for p in (seed_root / "corpus").iterdir())
+    assert report.chunks == len(_chunk_ids(assistant)) == report.chunks_embedded
+    assert len(set(_chunk_ids(assistant))) == report.chunks
+
+
+def test_unchanged_corpus_embeds_nothing(seed_root: Path, make_assistant: Callable[..., Assistant]) -> None:
+    """Re-ingesting an unchanged corpus, even from a new process-like Assistant, calls the embedder zero times."""
+    make_assistant(seed_root).ingest(progress=False)
+    again = make_assistant(seed_root)
+    calls = again.embedder.texts_embedded
+    report = again.ingest(progress=False)
+    assert again.embedder.texts_embedded == calls
+    assert (report.added, report.updated, report.removed, report.unchanged) == ([], [], [], 4)
+
+
+def test_touched_but_identical_file_embeds_nothing(seed_root: Path, make_assistant: Callable[..., Assistant]) -> None:
+    """A file whose mtime changed but whose bytes did not is not re-embedded."""
+    assistant = make_assistant(seed_root)
+    assistant.ingest(progress=False)
+    path = seed_root / "corpus" / "fmri-brain-networks-ketamine.txt"
+    os.utime(path, (1_000_000_000, 1_000_000_000))
+    before = assistant.embedder.texts_embedded
+    assert assistant.status().stale
+    assistant.ingest(progress=False)
+    assert assistant.embedder.texts_embedded == before
+    assert not assistant.status().stale
+
+
+def test_changed_file_re_embeds_only_its_chunks(seed_root: Path, make_assistant: Callable[..., Assistant]) -> None:
+    """Editing one file re-embeds exactly that file's chunks and leaves no stale chunk behind."""
+    assistant = make_assistant(seed_root)
+    assistant.ingest(progress=False)
+    path = seed_root / "corpus" / "fmri-brain-networks-ketamine.txt"
+    path.write_text("Short Replacement Title\n\nThe replaced article now says only that the zebrafish study used fMRI.\n")
+    before = assistant.embedder.texts_embedded
+    report = assistant.ingest(progress=False)
+    assert report.updated == ["fmri-brain-networks-ketamine.txt"]
+    assert report.chunks_embedded == assistant.embedder.texts_embedded - before == 1
+    texts = [text for _, text, meta in assistant.store.all_chunks() if meta["source"] == path.name]
+    assert texts == ["Short Replacement Title\n\nThe replaced article now says only that the zebrafish study used fMRI."]
+
+
+def test_deleted_file_disappears(seed_root: Path, make_assistant: Callable[..., Assistant]) -> None:
+    """Removing a file removes its chunks and manifest record."""
+    assistant = make_assistant(seed_root)
+    assistant.ingest(progress=False)
+    (seed_root / "corpus" / "pet-imaging-ketamine-medical-xpress.txt").unlink()
+    report = assistant.ingest(progress=False)
+    assert report.removed == ["pet-imaging-ketamine-medical-xpress.txt"]
+    assert not [i for i in _chunk_ids(assistant) if i.startswith("pet-imaging")]
+    assert "pet-imaging-ketamine-medical-xpress.txt" not in assistant.indexer.records
+
+
+def test_fingerprint_change_triggers_rebuild(seed_root: Path, make_assistant: Callable[..., Assistant]) -> None:
+    """Changing the chunk size (part of the fingerprint) rebuilds the index instead of mixing chunkings."""
+    make_assistant(seed_root).ingest(progress=False)
+    smaller = make_assistant(seed_root, chunking=ChunkingSettings(max_tokens=60, overlap_tokens=10))
+    assert smaller.status().stale
+    report = smaller.ingest(progress=False)
+    assert report.rebuilt
+    assert all(meta["tokens"] <= 60 for _, _, meta in smaller.store.all_chunks())
+
+
+def test_bad_file_is_skipped_and_reported(seed_root: Path, make_assistant: Callable[..., Assistant]) -> None:
+    """A corrupt PDF is reported with its path; the other files are indexed, and it is not retried every call."""
+    (seed_root / "corpus" / "broken.pdf").write_bytes(b"%PDF-1.7 garbage")
+    assistant = make_assistant(seed_root)
+    report = assistant.ingest(progress=False)
+    assert [p.source for p in report.problems] == ["broken.pdf"]
+    assert report.documents == 4
+    assert not assistant.status().stale
+
+
+def test_empty_corpus_is_a_clear_error(tmp_path: Path, make_assistant: Callable[..., Assistant]) -> None:
+    """An empty corpus folder raises CorpusError naming the folder and what to add."""
+    (tmp_path / "corpus").mkdir()
+    with pytest.raises(CorpusError, match="no readable documents.*add .md, .txt, .html or .pdf"):
+        make_assistant(tmp_path).ingest(progress=False)
+
+
+class _Crash(Exception):
+    pass
+
+
+def test_crash_mid_ingest_leaves_a_usable_index_and_resumes(
+    seed_root: Path, make_assistant: Callable[..., Assistant]
+) -> None:
+    """An ingest that dies after two files still answers; the next ingest finishes without duplicates."""
+    shutil.copy(DATA / "sample.md", seed_root / "corpus" / "notes.md")
+    assistant = make_assistant(seed_root)
+    assistant.indexer.batch_chunks = 1  # commit file by file
+    real_put = assistant.store.put_file
+    done: list[str] = []
+
+    def dying_put(record: object) -> None:
+        if len(done) == 2:
+            raise _Crash
+        real_put(record)  # type: ignore[arg-type]
+        done.append(record.source)  # type: ignore[attr-defined]
+
+    assistant.store.put_file = dying_put  # type: ignore[method-assign]
+    with pytest.raises(_Crash):
+        assistant.ingest(progress=False)
+
+    survivor = make_assistant(seed_root)
+    passages = survivor.retriever.search("magnetization transfer", k=3) if survivor.indexer.records else []
+    assert survivor.indexer.records.keys() == set(done)
+    assert passages  # the half-built index answers from what it has
+
+    before = survivor.embedder.texts_embedded
+    report = survivor.ingest(progress=False)
+    assert set(report.added) == {p.name for p in (seed_root / "corpus").iterdir()} - set(done)
+    ids = _chunk_ids(survivor)
+    assert len(ids) == len(set(ids)) == report.chunks
+    assert survivor.embedder.texts_embedded - before == report.chunks_embedded < report.chunks
+    shutil.copytree(seed_root / "corpus", seed_root / "fresh" / "corpus")
+    assert make_assistant(seed_root / "fresh").ingest(progress=False).chunks == report.chunks

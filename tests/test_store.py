@@ -1,0 +1,115 @@
+"""The Chroma store, embedded and as a real Chroma server on a loopback port."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from assistant.embedding import Embedder
+from assistant.errors import StoreError
+from assistant.pipeline import Assistant
+from assistant.settings import Settings, StoreSettings
+from assistant.store import ChromaStore, FileRecord
+from tests.conftest import copy_seeds
+
+
+def _store(tmp_path: Path) -> ChromaStore:
+    store = ChromaStore(StoreSettings(path=tmp_path / "index"))
+    store.open("fp-1")
+    return store
+
+
+def test_upsert_query_and_delete(tmp_path: Path, embedder: Embedder) -> None:
+    """Chunks written with our vectors come back nearest-first, filter by source, and delete by index."""
+    store = _store(tmp_path)
+    texts = ["Ketamine acts within hours.", "The bakery opens at nine.", "MRI at 7T shows the amygdala."]
+    vectors = embedder.encode(texts)
+    metas = [{"source": s, "chunk": i, "start": 0, "end": len(t)} for i, (s, t) in enumerate(zip("aab", texts))]
+    store.upsert_chunks([f"{m['source']}#{m['chunk']}" for m in metas], vectors, texts, metas)
+    hits = store.query(embedder.embed_query("how fast does ketamine work"), 3)
+    assert hits[0][0] == "a#0"
+    assert hits[0][1] > hits[-1][1]
+    assert [i for i, _ in store.query(vectors[0], 3, sources=["b"])] == ["b#2"]
+    store.delete_chunks(source="a", keep_below=1)
+    assert sorted(i for i, _, _ in store.all_chunks()) == ["a#0", "b#2"]
+
+
+def test_manifest_round_trip_and_fingerprint(tmp_path: Path) -> None:
+    """File records persist across clients; the fingerprint is stored with the collections."""
+    store = _store(tmp_path)
+    record = FileRecord("a.txt", "abc", 10, 123, 2, "Title", "Pub", "2024")
+    store.put_file(record)
+    again = ChromaStore(StoreSettings(path=tmp_path / "index"))
+    assert again.stored_fingerprint() == "fp-1"
+    again.open("fp-1")
+    assert again.file_records() == {"a.txt": record}
+    again.drop()
+    assert again.stored_fingerprint() is None
+
+
+def test_unreachable_server_is_a_one_line_error() -> None:
+    """Server mode against a closed port fails with a StoreError, not a Chroma traceback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(StoreError, match="Chroma failed"):
+        store = ChromaStore(StoreSettings(mode="server", port=port))
+        store.exists()
+
+
+@pytest.fixture
+def chroma_server(tmp_path: Path) -> Iterator[int]:
+    """A real Chroma server (`chroma run`) on a free loopback port, stopped after the test."""
+    chroma = shutil.which("chroma", path=str(Path(sys.executable).parent))
+    if chroma is None:
+        pytest.fail("the chroma CLI is not installed next to this Python")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
+    process = subprocess.Popen(
+        [chroma, "run", "--path", str(tmp_path / "server-data"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.2)
+        else:
+            pytest.fail("chroma server did not start within 60 s")
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@pytest.mark.server
+def test_server_mode_answers_like_embedded(
+    tmp_path: Path, chroma_server: int, embedder: Embedder, seed_assistant: Assistant
+) -> None:
+    """The whole pipeline over a real Chroma server gives the same answer as the embedded index."""
+    copy_seeds(tmp_path)
+    settings = Settings(
+        corpus=tmp_path / "corpus",
+        store=StoreSettings(mode="server", port=chroma_server, path=tmp_path / "locks"),
+    )
+    remote: Callable[[], Assistant] = lambda: Assistant(settings, embedder=embedder)  # noqa: E731
+    first = remote()
+    report = first.ingest(progress=False)
+    assert report.documents == 4
+    assert remote().ingest(progress=False).chunks_embedded == 0
+    question = "How many healthy control subjects took part in the magnetization transfer study?"
+    assert remote().answer(question).to_dict()["citations"] == seed_assistant.answer(question).to_dict()["citations"]
