@@ -196,9 +196,12 @@ class ExtractiveAnswerer:
     # --- scoring -------------------------------------------------------------------------------
 
     def _weights(self, question: Question) -> dict[str, float]:
-        """idf weight of each question term. A word the corpus lacks (and that names nothing, see
-        `_is_name`) weighs like an average word of the question: it may be a paraphrase ("doctor"
-        for "medical supervision"), so it neither dominates nor vanishes."""
+        """Idf weight of each question term.
+
+        A word the corpus lacks (and that names nothing, see `_is_name`) weighs like an average
+        word of the question: it may be a paraphrase ("doctor" for "medical supervision"), so it
+        neither dominates nor vanishes.
+        """
         bm25 = self.lexical.bm25
         present = {t: bm25.idf(t) for t in question.terms if bm25.contains(t)}
         average = sum(present.values()) / len(present) if present else self._rare_idf
@@ -228,9 +231,11 @@ class ExtractiveAnswerer:
         return out
 
     def _is_name(self, question: Question, term: str) -> bool:
-        """Whether a word the corpus lacks names a thing (a drug, a place, a product): then its
-        absence means the corpus cannot answer. Capitalised words, drug-like endings and rare words
-        (split into several WordPiece tokens: "psilocybin", "esketamine") count; common words do not."""
+        """Whether a word the corpus lacks names a thing (a drug, a place, a product).
+
+        Then its absence means the corpus cannot answer. Capitalised words, drug-like endings and rare words
+        (split into several WordPiece tokens: "psilocybin", "esketamine") count; common words do not.
+        """
         word = question.words_for.get(term, term)
         if term.isdigit():
             return False
@@ -247,7 +252,7 @@ class ExtractiveAnswerer:
         if text.endswith("?"):
             return False  # "Q: What are the side effects?" asks; the next sentence answers
         words = _WORDS.findall(text)
-        ends = text.endswith((".", "!", "\"", "”", ")"))
+        ends = text.endswith((".", "!", '"', "”", ")"))
         if not ends and (len(words) < 5 or is_title_case(words)) and not _META.match(text) and not evidence:
             return False  # a heading
         return not (ends and len(words) < 12 and is_title_case(words) and not evidence)
@@ -276,16 +281,18 @@ class ExtractiveAnswerer:
                 sentence.score += FOCUS_BONUS
 
     def _local_weights(self, source: str, weights: dict[str, float]) -> dict[str, float]:
-        """Question-term weights inside one document: a term that most of the document's sentences
-        share ("ketamine" in a ketamine article) identifies the document, not the answer, so it
-        counts less than one that few sentences contain ("side effects")."""
+        """Question-term weights inside one document.
+
+        A term that most of the document's sentences share ("ketamine" in a ketamine article)
+        identifies the document, not the answer, so it counts less than one that few sentences
+        contain ("side effects").
+        """
         counts = self._sentence_freq.get(source)
         if not counts:
             return weights
         n = counts[""]
         return {
-            t: w * (0.4 + 0.6 * math.log(1 + n / (1 + counts.get(t, 0))) / math.log(1 + n))
-            for t, w in weights.items()
+            t: w * (0.4 + 0.6 * math.log(1 + n / (1 + counts.get(t, 0))) / math.log(1 + n)) for t, w in weights.items()
         }
 
     def _grounded(self, question: Question, sentence: _Sentence) -> bool:
@@ -353,8 +360,8 @@ class ExtractiveAnswerer:
         self._score(question, retrieval_query or question_text, sentences, frozenset(focus or ()))
         grounded = [s for s in sentences if self._grounded(question, s)]
         if not grounded:
-            names = ", ".join(question.words_for.get(t, t) for t in sorted(question.critical))
-            return self._abstain(base, f"no single document covers all of {names}", passages)
+            listed = ", ".join(question.words_for.get(t, t) for t in sorted(question.critical))
+            return self._abstain(base, f"no single document covers all of {listed}", passages)
         ranked = sorted(grounded, key=lambda s: (-s.score, s.rank, s.start))
 
         premise = self._premise_conflict(question, ranked)
@@ -365,8 +372,10 @@ class ExtractiveAnswerer:
         with_evidence = [s for s in ranked if self._has_evidence(question, s)]
         best = with_evidence[0] if with_evidence else None
         typed_match = best is not None and bool(question.answer_type) and best.own >= TYPED_OWN
-        close = best is not None and best.score >= MIN_SCORE and (
-            best.coverage >= MIN_COVERAGE or (best.dense >= DENSE_ALONE and best.coverage >= MIN_COVERAGE / 2)
+        close = (
+            best is not None
+            and best.score >= MIN_SCORE
+            and (best.coverage >= MIN_COVERAGE or (best.dense >= DENSE_ALONE and best.coverage >= MIN_COVERAGE / 2))
         )
         if best is None or not (typed_match or close):
             if question.answer_type and not typed_match:
@@ -417,7 +426,8 @@ class ExtractiveAnswerer:
             return chosen
         # The sentence right after the best one often finishes its thought: it gets a lower bar.
         following = [
-            s for s in ranked
+            s
+            for s in ranked
             if s.passage.source == best.passage.source
             and 0 < s.start - best.end <= 2
             and "\n" not in s.passage.text[best.end - s.passage.start : s.start - s.passage.start]
@@ -475,9 +485,7 @@ class ExtractiveAnswerer:
         return base
 
     def _abstain(self, base: Answer, detail: str, passages: list[Passage]) -> Answer:
-        related = [
-            Citation(i + 1, p.source, p.title, p.text, p.start, p.end) for i, p in enumerate(passages[:3])
-        ]
+        related = [Citation(i + 1, p.source, p.title, p.text, p.start, p.end) for i, p in enumerate(passages[:3])]
         base.text = f"The corpus does not answer this question: {detail}."
         if related:
             base.text += " The closest passages are listed as related reading, not as an answer."

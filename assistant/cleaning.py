@@ -12,8 +12,9 @@ own features, then short blocks are decided by their context.
    blocks of at most 30 words, so a paragraph that mentions a copyright is never dropped.
 2. Classes: BAD (interface vocabulary, bare labels, lone dates, ALL-CAPS labels, short imperative
    controls), META (bylines, dates and attributions, a bare label joined with the value on the
-   next line: "published: February 29, 2024"; kept, since readers ask who and when), GOOD (prose: enough words, enough stop words, ends like a sentence
-   or is a list item), SHORT (everything else: headings, titles, link-list items).
+   next line: "published: February 29, 2024"; kept, since readers ask who and when), GOOD (prose:
+   enough words, enough stop words, ends like a sentence or is a list item), SHORT (everything
+   else: headings, titles, link-list items).
 3. Context: exact repeats and truncated teasers (a block that is the prefix of a later block) go.
    The document title (first block that is not BAD) stays. Any other SHORT block stays only when it
    heads prose: the next non-SHORT block is GOOD, within a run of at most three SHORT blocks. So a
@@ -160,7 +161,7 @@ def classify(block: str) -> str:
     if label and label.group("value") and n <= 10 and not stripped.endswith((".", "?", "!")):
         return META  # bylines, dates and attributions: "Written by ...", "published: ..."
     stop = sum(1 for w in words if w.lower() in STOP_WORDS) / n
-    ends_like_sentence = stripped.endswith((".", "!", "?", ".\"", ".”", "?”", ":", ";", ".)"))
+    ends_like_sentence = stripped.endswith((".", "!", "?", '."', ".”", "?”", ":", ";", ".)"))
     if is_list and n >= 4 and stop >= 0.1:
         return GOOD
     if n >= 8 and stop >= 0.15 and (ends_like_sentence or n >= 25):
@@ -188,11 +189,10 @@ def _metadata(blocks: list[str], cleaned: Cleaned) -> None:
                     value = inner.group("value").strip()
             if not value or len(_words(value)) > 8 or value.endswith((".", "!", "?")):
                 continue
-            if label in {"published", "posted", "date"} and _DATE.match(value) and not cleaned.date:
+            dated = label in {"published", "posted", "date", "updated", "modified"}
+            if dated and _DATE.match(value) and not cleaned.date:
                 cleaned.date = value
-            elif label in {"updated", "modified"} and _DATE.match(value) and not cleaned.date:
-                cleaned.date = value
-            elif label.endswith("by") and label.startswith("originally") or label in {"source", "publisher"}:
+            elif (label.endswith("by") and label.startswith("originally")) or label in {"source", "publisher"}:
                 if not _DATE.match(value) and len(_words(value)) <= 6 and not cleaned.publisher:
                     cleaned.publisher = value
             elif label in {"written by", "by", "author", "authors"} and not cleaned.author:
@@ -214,7 +214,7 @@ def _join_labels(blocks: list[str]) -> list[str]:
         label = _LABEL.match(block)
         if label and not label.group("value") and i + 1 < len(blocks):
             value = blocks[i + 1]
-            if not _LABEL.match(value) and len(_words(value)) <= 8 and classify(value) != BAD or _DATE.match(value):
+            if (not _LABEL.match(value) and len(_words(value)) <= 8 and classify(value) != BAD) or _DATE.match(value):
                 out.append(f"{block} {value}")
                 i += 2
                 continue
@@ -248,7 +248,7 @@ def clean_blocks(blocks: list[str]) -> Cleaned:
             continue
         # Walk forward over a short run to the first block that is not SHORT.
         run, j = 1, i + 1
-        while j < len(blocks) and (classes[j] == SHORT or not keep[j] and classes[j] != BAD):
+        while j < len(blocks) and (classes[j] == SHORT or (not keep[j] and classes[j] != BAD)):
             if keep[j]:
                 run += 1
             j += 1

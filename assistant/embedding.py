@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+_PAD = "[PAD]"  # BERT's padding token (id 0)
 MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 
 
@@ -57,7 +58,6 @@ class _MiniBert:
     """A BERT encoder forward pass (inference only) over a safetensors state dict."""
 
     def __init__(self, model_dir: Path) -> None:
-        import torch
         from safetensors.torch import load_file
 
         config = json.loads((model_dir / "config.json").read_text())
@@ -151,7 +151,7 @@ class Embedder(Embeddings):
 
         tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
         tokenizer.enable_truncation(self.max_tokens)
-        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 - a vocabulary token, not a secret
+        tokenizer.enable_padding(pad_id=0, pad_token=_PAD)
         return tokenizer, _MiniBert(self.model_dir)
 
     def encode(
@@ -188,7 +188,8 @@ class Embedder(Embeddings):
     def pieces(self, word: str) -> int:
         """How many WordPiece tokens the model's vocabulary needs for `word` (rare words need several)."""
         tokenizer, _ = self._model
-        return sum(1 for token in tokenizer.encode(word, add_special_tokens=False).tokens if token != "[PAD]")
+        pieces = tokenizer.encode(word, add_special_tokens=False).tokens
+        return sum(1 for piece in pieces if piece != _PAD)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """LangChain interface: embed passages."""
@@ -201,4 +202,3 @@ class Embedder(Embeddings):
     def fingerprint(self) -> str:
         """What identifies this model in the index fingerprint."""
         return f"{self.name}:{MODEL_SHA256[:16]}:max{self.max_tokens}"
-

@@ -285,7 +285,11 @@ class Indexer:
 def _progress_bar(total: int, show: bool) -> Callable[..., None]:
     """A tqdm bar on stderr when `show`, else a no-op with the same call signature."""
     if not show:
-        return lambda n, close=False: None
+
+        def nothing(n: int, close: bool = False) -> None:  # noqa: ARG001 - same signature as `update`
+            return None
+
+        return nothing
     from tqdm import tqdm
 
     bar = tqdm(total=total, unit="chunk", desc="embedding", file=sys.stderr)

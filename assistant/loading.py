@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import ClassVar
 
 from assistant.cleaning import Cleaned, clean_blocks, clean_text, is_title_case
 from assistant.errors import CorpusError, LoadError
@@ -79,10 +80,52 @@ def _decode(data: bytes, source: str) -> str:
 class _HTMLBlocks(HTMLParser):
     """Text blocks of an HTML page; scripts, styles, navigation, headers, footers and forms are skipped."""
 
-    SKIP = {"script", "style", "noscript", "template", "svg", "nav", "header", "footer", "aside", "form", "button",
-            "iframe", "select", "head"}
-    BLOCK = {"p", "div", "section", "article", "main", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "br",
-             "tr", "table", "blockquote", "pre", "dd", "dt", "figcaption", "hr", "title"}
+    SKIP: ClassVar[frozenset[str]] = frozenset(
+        {
+            "script",
+            "style",
+            "noscript",
+            "template",
+            "svg",
+            "nav",
+            "header",
+            "footer",
+            "aside",
+            "form",
+            "button",
+            "iframe",
+            "select",
+            "head",
+        }
+    )
+    BLOCK: ClassVar[frozenset[str]] = frozenset(
+        {
+            "p",
+            "div",
+            "section",
+            "article",
+            "main",
+            "li",
+            "ul",
+            "ol",
+            "h1",
+            "h2",
+            "h3",
+            "h4",
+            "h5",
+            "h6",
+            "br",
+            "tr",
+            "table",
+            "blockquote",
+            "pre",
+            "dd",
+            "dt",
+            "figcaption",
+            "hr",
+            "title",
+        }
+    )
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -176,8 +219,11 @@ def _reflow_pdf_page(text: str) -> list[str]:
                 current = []
             continue
         words = stripped.split()
-        if not current and len(stripped) < 0.6 * width and not stripped.endswith((".", "?", "!", ",", ";")) and (
-            is_title_case(words)
+        if (
+            not current
+            and len(stripped) < 0.6 * width
+            and not stripped.endswith((".", "?", "!", ",", ";"))
+            and (is_title_case(words))
         ):
             paragraphs.append(stripped)  # a heading line stands alone
             continue

@@ -154,8 +154,10 @@ class Assistant:
     # --- answering -----------------------------------------------------------------------------
 
     def focus(self, history: list[Message]) -> set[str]:
-        """The documents the conversation is about: those the last reply quoted, else the best
-        match for the last user question."""
+        """The documents the conversation is about.
+
+        Those the last reply quoted, else the best match for the last user question.
+        """
         replies = [m["content"] for m in history if m["role"] == "assistant"]
         quotes = [q.strip()[:120] for q in re.split(r"\[\d+\]", replies[-1]) if len(q.strip()) >= 40] if replies else []
         found = {c.source for c in self.retriever.lexical.chunks if any(q in c.text for q in quotes)}

@@ -22,11 +22,31 @@ NEGATION = re.compile(r"\b(not|no|never|neither|nor|without|none|cannot|lack(?:s
 # Pairs of opposite directions: a question asserting one while the source says the other has a
 # false premise.
 ANTONYMS = {
-    "increas": "decreas", "decreas": "increas", "higher": "lower", "lower": "higher", "more": "less",
-    "less": "more", "larger": "smaller", "smaller": "larger", "improv": "worsen", "worsen": "improv",
-    "rais": "lower", "reduc": "increas", "slower": "faster", "faster": "slower", "slowli": "rapid",
-    "rapid": "slow", "posit": "negat", "negat": "posit", "gain": "loss", "loss": "gain", "shrink": "increas",
-    "shrank": "increas", "success": "fail", "fail": "success", "same": "differ",
+    "increas": "decreas",
+    "decreas": "increas",
+    "higher": "lower",
+    "lower": "higher",
+    "more": "less",
+    "less": "more",
+    "larger": "smaller",
+    "smaller": "larger",
+    "improv": "worsen",
+    "worsen": "improv",
+    "rais": "lower",
+    "reduc": "increas",
+    "slower": "faster",
+    "faster": "slower",
+    "slowli": "rapid",
+    "rapid": "slow",
+    "posit": "negat",
+    "negat": "posit",
+    "gain": "loss",
+    "loss": "gain",
+    "shrink": "increas",
+    "shrank": "increas",
+    "success": "fail",
+    "fail": "success",
+    "same": "differ",
 }
 
 # Answer types and the evidence a sentence needs to answer them.
@@ -62,19 +82,34 @@ ANSWER_NOUNS = {
     "money": "a cost or price",
 }
 _TYPE_PATTERNS = [
-    ("dose", re.compile(r"\b(dose|doses|dosage|dosing|how much (ketamine|of the drug|drug|medication)|mg\b|milligram)", re.I)),
+    (
+        "dose",
+        re.compile(
+            r"\b(dose|doses|dosage|dosing|how much (ketamine|of the drug|drug|medication)|mg\b|milligram)", re.I
+        ),
+    ),
     ("percent", re.compile(r"\b(percent(age)?|proportion|fraction|what share|rate of|how common|how often)\b", re.I)),
     ("money", re.compile(r"\b(cost|costs|price|priced|expensive|cheap|afford|insurance cover|pay for)\b", re.I)),
-    ("number", re.compile(
-        r"\bhow many\b|\bnumber of\b|\bhow large\b|\bsample size\b|\bhow big\b|\bhow old\b"
-        r"|\b(average|mean|median)\s+(age|number|duration|score|size|length|time)\b", re.I)),
+    (
+        "number",
+        re.compile(
+            r"\bhow many\b|\bnumber of\b|\bhow large\b|\bsample size\b|\bhow big\b|\bhow old\b"
+            r"|\b(average|mean|median)\s+(age|number|duration|score|size|length|time)\b",
+            re.I,
+        ),
+    ),
     ("date", re.compile(r"\bwhen\b|\bwhat (year|date|month|day)\b|\bwhich (year|date|month)\b", re.I)),
     ("duration", re.compile(r"\bhow long\b|\bfor how many (days|weeks|months|years)\b|\bhow soon\b", re.I)),
-    ("name", re.compile(
-        r"\b(which|what) (researchers?|scientists?|person|authors?|doctors?|experts?|journal|publication|magazine"
-        r"|outlet|website|publisher|organi[sz]ation|institution|university|company)\b"
-        r"|\bwho (wrote|said|noted|published|led|authored|conducted|reported|ran|funded)\b|\bwho is quoted\b"
-        r"|\b(published|reported) (in|by) (what|which)\b", re.I)),
+    (
+        "name",
+        re.compile(
+            r"\b(which|what) (researchers?|scientists?|person|authors?|doctors?|experts?|journal|publication|magazine"
+            r"|outlet|website|publisher|organi[sz]ation|institution|university|company)\b"
+            r"|\bwho (wrote|said|noted|published|led|authored|conducted|reported|ran|funded)\b|\bwho is quoted\b"
+            r"|\b(published|reported) (in|by) (what|which)\b",
+            re.I,
+        ),
+    ),
 ]
 # A yes/no question starts with an auxiliary, possibly after a leading phrase ("In the MTR study, did ...").
 _YES_NO = re.compile(
@@ -178,8 +213,11 @@ _ALTERNATIVES = re.compile(r"\b([a-z]+) or ([a-z]+)\b", re.I)
 
 
 def focus_terms(text: str) -> set[str]:
-    """The question's focus: the noun phrase after "what/which" ("What side effects of X are ...")
-    up to its first preposition, and the options of an either-or question ("higher or lower")."""
+    """The question's focus.
+
+    The noun phrase after "what/which" ("What side effects of X are ...") up to its first
+    preposition, and the options of an either-or question ("higher or lower").
+    """
     focus: set[str] = set()
     match = _FOCUS.match(text)
     if match:

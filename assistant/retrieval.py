@@ -67,7 +67,9 @@ class BM25:
                 tfs.append(tf)
         avg = float(lengths.mean()) if self.size else 1.0
         self.norm = k1 * (1 - b + b * lengths / max(avg, 1e-9))
-        self.postings = {t: (np.array(d, dtype=np.int32), np.array(f, dtype=np.float32)) for t, (d, f) in postings.items()}
+        self.postings = {
+            t: (np.array(d, dtype=np.int32), np.array(f, dtype=np.float32)) for t, (d, f) in postings.items()
+        }
 
     def idf(self, term: str) -> float:
         """Robertson-Sparck Jones idf, floored at zero as Lucene does."""
@@ -213,7 +215,12 @@ class HybridRetriever(BaseRetriever):
     k: int = 6
     sources: list[str] | None = None
 
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[LCDocument]:
+    def _get_relevant_documents(
+        self,
+        query: str,
+        *,
+        run_manager: CallbackManagerForRetrieverRun,  # noqa: ARG002 - required by BaseRetriever
+    ) -> list[LCDocument]:
         passages = self.retriever.search(query, self.k, self.sources)
         return [passage_to_lc(p) for p in passages]
 

@@ -65,9 +65,7 @@ class AnsweringSettings(_Section):
 class Settings(BaseSettings):
     """All settings. `Settings()` reads the environment; pass keyword arguments to override."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="ASSISTANT_", env_nested_delimiter="__", extra="forbid", frozen=True
-    )
+    model_config = SettingsConfigDict(env_prefix="ASSISTANT_", env_nested_delimiter="__", extra="forbid", frozen=True)
 
     corpus: Path = Field(Path("corpus"), description="Folder of documents to index")
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings, description="Chunking")

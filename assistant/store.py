@@ -18,7 +18,7 @@ import contextlib
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from assistant.errors import StoreError
 
@@ -54,7 +54,7 @@ def _chroma_errors(action: str) -> Iterator[None]:
         yield
     except StoreError:
         raise
-    except Exception as exc:  # noqa: BLE001 - chromadb raises many unrelated types; this is the boundary
+    except Exception as exc:
         raise StoreError(f"Chroma failed to {action}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from exc
 
 
@@ -129,7 +129,7 @@ class ChromaStore:
             with _chroma_errors("delete a collection"), contextlib.suppress(ValueError, KeyError):
                 try:
                     self.client.delete_collection(name)
-                except Exception as exc:  # noqa: BLE001 - "does not exist" has no stable type across versions
+                except Exception as exc:
                     if "not exist" not in str(exc) and "not found" not in str(exc).lower():
                         raise
         self._chunks = self._files = None
@@ -151,7 +151,11 @@ class ChromaStore:
     # --- chunks --------------------------------------------------------------------------------
 
     def upsert_chunks(
-        self, ids: Sequence[str], vectors: Sequence[Sequence[float]], texts: Sequence[str], metadatas: Sequence[dict[str, Any]]
+        self,
+        ids: Sequence[str],
+        vectors: Sequence[Sequence[float]],
+        texts: Sequence[str],
+        metadatas: Sequence[dict[str, Any]],
     ) -> None:
         """Insert or replace chunk records."""
         with _chroma_errors("write chunks"):
@@ -159,15 +163,16 @@ class ChromaStore:
                 hi = lo + _PAGE
                 self.chunks.upsert(
                     ids=list(ids[lo:hi]),
-                    embeddings=[list(v) for v in vectors[lo:hi]],
+                    embeddings=cast(Any, [list(v) for v in vectors[lo:hi]]),
                     documents=list(texts[lo:hi]),
-                    metadatas=list(metadatas[lo:hi]),  # type: ignore[arg-type]
+                    metadatas=cast(Any, list(metadatas[lo:hi])),
                 )
 
     def delete_chunks(self, *, source: str, keep_below: int = 0) -> None:
         """Delete the chunks of `source` whose index is `keep_below` or more."""
         with _chroma_errors("delete chunks"):
-            self.chunks.delete(where={"$and": [{"source": source}, {"chunk": {"$gte": keep_below}}]})
+            where: Any = {"$and": [{"source": source}, {"chunk": {"$gte": keep_below}}]}
+            self.chunks.delete(where=where)
 
     def all_chunks(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
         """Every chunk as (id, text, metadata), page by page."""
@@ -196,7 +201,9 @@ class ChromaStore:
             n = min(k, self.chunk_count())
             if n == 0:
                 return []
-            result = self.chunks.query(query_embeddings=[list(vector)], n_results=n, where=where, include=["distances"])
+            result = self.chunks.query(
+                query_embeddings=cast(Any, [list(vector)]), n_results=n, where=where, include=["distances"]
+            )
         ids = result["ids"][0]
         distances = (result["distances"] or [[]])[0]
         return [(i, 1.0 - float(d)) for i, d in zip(ids, distances, strict=True)]
@@ -239,7 +246,7 @@ class ChromaStore:
             "date": record.date,
         }
         with _chroma_errors("write the manifest"):
-            self.files.upsert(ids=[record.source], embeddings=[[1.0]], metadatas=[meta])
+            self.files.upsert(ids=[record.source], embeddings=cast(Any, [[1.0]]), metadatas=cast(Any, [meta]))
 
     def delete_file(self, source: str) -> None:
         """Forget a file: its manifest record and all its chunks."""

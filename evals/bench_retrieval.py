@@ -91,8 +91,9 @@ def cached(folder: Path, rebuild: bool) -> dict[str, Any]:
 def build_ours(corpus: list[dict[str, str]], corpus_hash: str, chunking: ChunkingSettings, rebuild: bool):  # type: ignore[no-untyped-def]
     """Our Chroma index of SciFact (cached), the embedder and a build record."""
     embedder = Embedder()
-    fp = fingerprint(Settings(chunking=chunking), embedder=embedder.fingerprint(), cleaning="scifact-raw",
-                     chunker=CHUNKER_VERSION)
+    fp = fingerprint(
+        Settings(chunking=chunking), embedder=embedder.fingerprint(), cleaning="scifact-raw", chunker=CHUNKER_VERSION
+    )
     folder = BENCH / "cache" / f"ours-{fp}-{corpus_hash}"
     info = cached(folder, rebuild)
     store = ChromaStore(StoreSettings(path=folder, collection="scifact"))
@@ -104,8 +105,12 @@ def build_ours(corpus: list[dict[str, str]], corpus_hash: str, chunking: Chunkin
     started = time.perf_counter()
     chunker = Chunker(chunking.max_tokens, chunking.overlap_tokens, chunking.encoding)
     documents = [
-        Document(source=d["_id"], title=d["title"], text=d["text"],
-                 sha256=hashlib.sha256(f"{d['title']}\n{d['text']}".encode()).hexdigest())
+        Document(
+            source=d["_id"],
+            title=d["title"],
+            text=d["text"],
+            sha256=hashlib.sha256(f"{d['title']}\n{d['text']}".encode()).hexdigest(),
+        )
         for d in corpus
     ]
     chunked = [(doc, chunker.chunk(doc)) for doc in tqdm(documents, desc="chunking", unit="doc", file=sys.stderr)]
@@ -114,8 +119,12 @@ def build_ours(corpus: list[dict[str, str]], corpus_hash: str, chunking: Chunkin
         vectors = embedder.encode(inputs, progress=bar.update)
     rows = [(c.id, c.text, chunk_metadata(doc, c, len(chunks))) for doc, chunks in chunked for c in chunks]
     store.upsert_chunks([r[0] for r in rows], vectors, [r[1] for r in rows], [r[2] for r in rows])
-    info = {"fingerprint": fp, "documents": len(documents), "chunks": len(rows),
-            "seconds": round(time.perf_counter() - started, 1)}
+    info = {
+        "fingerprint": fp,
+        "documents": len(documents),
+        "chunks": len(rows),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
     (folder / "built.json").write_text(json.dumps(info))
     return embedder, store, {**info, "cached": False}
 
@@ -131,8 +140,9 @@ def build_langchain(corpus: list[dict[str, str]], corpus_hash: str, rebuild: boo
 
     folder = BENCH / "cache" / f"langchain-1000-200-{MODEL_SHA256[:12]}-{corpus_hash}"
     info = cached(folder, rebuild)
-    embeddings = HuggingFaceEmbeddings(model_name=str(bundled_model_path()), show_progress=not info,
-                                       encode_kwargs={"normalize_embeddings": True})
+    embeddings = HuggingFaceEmbeddings(
+        model_name=str(bundled_model_path()), show_progress=not info, encode_kwargs={"normalize_embeddings": True}
+    )
     client = chromadb.PersistentClient(path=str(folder), settings=ChromaSettings(anonymized_telemetry=False))
     if info:
         store = Chroma(client=client, collection_name=LC_COLLECTION, embedding_function=embeddings)
@@ -150,19 +160,27 @@ def build_langchain(corpus: list[dict[str, str]], corpus_hash: str, rebuild: boo
     return store, {**info, "cached": False}
 
 
-def evaluate(name: str, rank: Callable[[str], list[str]], queries: dict[str, str], qrels: dict[str, set[str]],
-             published: tuple[float, str] | None = None) -> dict[str, Any]:
+def evaluate(
+    name: str,
+    rank: Callable[[str], list[str]],
+    queries: dict[str, str],
+    qrels: dict[str, set[str]],
+    published: tuple[float, str] | None = None,
+) -> dict[str, Any]:
     """Run `rank` (query text -> ranked document ids) over the test queries and score it."""
     rankings: dict[str, list[str]] = {}
     started = time.perf_counter()
     for qid in tqdm(qrels, desc=name, unit="q", leave=False, file=sys.stderr):
         rankings[qid] = rank(queries[qid])[:DOC_DEPTH]
     seconds = time.perf_counter() - started
-    return {"retriever": name, **mean_scores(rankings, qrels, ndcg_k=10, recall_k=DOC_DEPTH),
-            "published_ndcg@10": published[0] if published else None,
-            "published_recall@100": published[1] if published else None,
-            "queries_per_s": round(len(qrels) / seconds, 1),
-            "short_lists": sum(len(r) < DOC_DEPTH for r in rankings.values())}
+    return {
+        "retriever": name,
+        **mean_scores(rankings, qrels, ndcg_k=10, recall_k=DOC_DEPTH),
+        "published_ndcg@10": published[0] if published else None,
+        "published_recall@100": published[1] if published else None,
+        "queries_per_s": round(len(qrels) / seconds, 1),
+        "short_lists": sum(len(r) < DOC_DEPTH for r in rankings.values()),
+    }
 
 
 def hybrid(retriever: Retriever, depth: int) -> Callable[[str], list[str]]:
@@ -183,7 +201,9 @@ class QueryMemo:
         return self.seen[text]
 
 
-def explore(embedder: Embedder, store: ChromaStore, queries: dict[str, str], qrels: dict[str, set[str]]) -> list[dict[str, Any]]:
+def explore(
+    embedder: Embedder, store: ChromaStore, queries: dict[str, str], qrels: dict[str, set[str]]
+) -> list[dict[str, Any]]:
     """Hybrid nDCG@10 (and recall@100 where lists are deep enough) over a grid of fusion settings."""
     explorer = Retriever(RetrievalSettings(), QueryMemo(embedder), store)  # type: ignore[arg-type]
     rows = []
@@ -191,8 +211,12 @@ def explore(embedder: Embedder, store: ChromaStore, queries: dict[str, str], qre
         for rrf_k in (10, 20, 60, 100):
             for lexical in (0.6, 0.8, 1.0, 1.2, 1.5):
                 explorer.settings = RetrievalSettings(candidates=candidates, rrf_k=rrf_k, lexical_weight=lexical)
-                row = evaluate(f"candidates={candidates} rrf_k={rrf_k} dense=1.0 lexical={lexical}",
-                               hybrid(explorer, candidates), queries, qrels)
+                row = evaluate(
+                    f"candidates={candidates} rrf_k={rrf_k} dense=1.0 lexical={lexical}",
+                    hybrid(explorer, candidates),
+                    queries,
+                    qrels,
+                )
                 if candidates < CHUNK_DEPTH:  # fewer than 100 documents come back: recall@100 would mislead
                     row["recall@100"] = None
                 rows.append(row)
@@ -201,13 +225,17 @@ def explore(embedder: Embedder, store: ChromaStore, queries: dict[str, str], qre
 
 def show(rows: list[dict[str, Any]], width: int = 34) -> None:
     """Print result rows as a table."""
+
     def num(v: Any) -> str:
         return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+
     print(f"{'retriever':<{width}} {'nDCG@10':>8} {'recall@100':>10} {'published nDCG@10 (recall@100)':>31} {'q/s':>7}")
     for r in rows:
         pub = "-" if r["published_ndcg@10"] is None else f"{r['published_ndcg@10']:.3f} ({r['published_recall@100']})"
-        print(f"{r['retriever']:<{width}} {num(r['ndcg@10']):>8} {num(r['recall@100']):>10} {pub:>31} "
-              f"{r['queries_per_s']:>7.1f}")
+        print(
+            f"{r['retriever']:<{width}} {num(r['ndcg@10']):>8} {num(r['recall@100']):>10} {pub:>31} "
+            f"{r['queries_per_s']:>7.1f}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -233,23 +261,43 @@ def main(argv: list[str] | None = None) -> int:
     bm25_seconds = time.perf_counter() - started
     embedder.embed_query("warm-up")  # load the model outside the timed loop
     rows = [
-        evaluate("BM25 (ours)", lambda q: to_documents(c for c, _ in lexical.search(q, CHUNK_DEPTH)),
-                 queries, qrels, PUBLISHED["BM25"]),
-        evaluate("dense (ours, MiniLM-L6 + Chroma)", lambda q: to_documents(c for c, _ in retriever.dense(q, CHUNK_DEPTH)),
-                 queries, qrels, PUBLISHED["dense"]),
+        evaluate(
+            "BM25 (ours)",
+            lambda q: to_documents(c for c, _ in lexical.search(q, CHUNK_DEPTH)),
+            queries,
+            qrels,
+            PUBLISHED["BM25"],
+        ),
+        evaluate(
+            "dense (ours, MiniLM-L6 + Chroma)",
+            lambda q: to_documents(c for c, _ in retriever.dense(q, CHUNK_DEPTH)),
+            queries,
+            qrels,
+            PUBLISHED["dense"],
+        ),
         evaluate(f"hybrid RRF (ours, rrf_k={defaults.rrf_k})", hybrid(retriever, CHUNK_DEPTH), queries, qrels),
     ]
     lc_store, langchain = build_langchain(corpus, corpus_hash, args.rebuild)
-    rows.append(evaluate("LangChain baseline", lambda q: first_occurrences(
-        d.metadata["source"] for d in lc_store.similarity_search(q, k=CHUNK_DEPTH)), queries, qrels))
+    rows.append(
+        evaluate(
+            "LangChain baseline",
+            lambda q: first_occurrences(d.metadata["source"] for d in lc_store.similarity_search(q, k=CHUNK_DEPTH)),
+            queries,
+            qrels,
+        )
+    )
     variants = explore(embedder, store, queries, qrels) if args.explore else []
 
-    print(f"\nSciFact test, {len(qrels)} queries; chunking {chunking.max_tokens}/{chunking.overlap_tokens} tokens; "
-          f"index {ours['fingerprint']}; fusion {defaults.model_dump()} with candidates={CHUNK_DEPTH}")
+    print(
+        f"\nSciFact test, {len(qrels)} queries; chunking {chunking.max_tokens}/{chunking.overlap_tokens} tokens; "
+        f"index {ours['fingerprint']}; fusion {defaults.model_dump()} with candidates={CHUNK_DEPTH}"
+    )
     show(rows)
-    print(f"index build: ours {ours['seconds']} s for {ours['chunks']} chunks{' (cached)' * ours['cached']}, "
-          f"BM25 {bm25_seconds:.1f} s; LangChain {langchain['seconds']} s for {langchain['chunks']} chunks"
-          f"{' (cached)' * langchain['cached']}")
+    print(
+        f"index build: ours {ours['seconds']} s for {ours['chunks']} chunks{' (cached)' * ours['cached']}, "
+        f"BM25 {bm25_seconds:.1f} s; LangChain {langchain['seconds']} s for {langchain['chunks']} chunks"
+        f"{' (cached)' * langchain['cached']}"
+    )
     if variants:
         print(f"\nHybrid variants (--explore), best first; target nDCG@10 >= {TARGET}:")
         show(variants[:12], width=52)
@@ -257,10 +305,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(reach)} of {len(variants)} variants reach the target" + (f"; best: {reach[0]}" if reach else ""))
     BENCH.mkdir(parents=True, exist_ok=True)
     out = BENCH / f"scifact-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
-    report = {"dataset": "scifact/test", "data": str(args.data), "queries": len(qrels), "chunking": chunking.model_dump(),
-              "chunk_depth": CHUNK_DEPTH, "fusion": {**defaults.model_dump(), "candidates": CHUNK_DEPTH},
-              "build": {"ours": ours, "bm25_seconds": round(bm25_seconds, 1), "langchain": langchain},
-              "results": rows, "explore": variants}
+    report = {
+        "dataset": "scifact/test",
+        "data": str(args.data),
+        "queries": len(qrels),
+        "chunking": chunking.model_dump(),
+        "chunk_depth": CHUNK_DEPTH,
+        "fusion": {**defaults.model_dump(), "candidates": CHUNK_DEPTH},
+        "build": {"ours": ours, "bm25_seconds": round(bm25_seconds, 1), "langchain": langchain},
+        "results": rows,
+        "explore": variants,
+    }
     out.write_text(json.dumps(report, indent=2))
     print(f"report: {out.relative_to(ROOT)}")
     return 0

@@ -43,7 +43,11 @@ def recall_at_k(ranking: Sequence[str], relevant: Collection[str], k: int = 100)
 
 
 def mean_scores(
-    rankings: Mapping[str, Sequence[str]], qrels: Mapping[str, Collection[str]], *, ndcg_k: int = 10, recall_k: int = 100
+    rankings: Mapping[str, Sequence[str]],
+    qrels: Mapping[str, Collection[str]],
+    *,
+    ndcg_k: int = 10,
+    recall_k: int = 100,
 ) -> dict[str, float]:
     """Mean nDCG@ndcg_k and recall@recall_k over every query of `qrels` (a missing ranking scores 0)."""
     if not qrels:

@@ -95,7 +95,7 @@ def test_follow_up_uses_the_conversation(seed_assistant: Assistant) -> None:
     assert "41" in result.text
     assert result.citations[0].source == MTR
     alone = seed_assistant.answer("How many healthy controls were in it?")
-    assert alone.standalone_question == "" or alone.standalone_question == "How many healthy controls were in it?"
+    assert alone.standalone_question in {"", "How many healthy controls were in it?"}
 
 
 def test_follow_up_keeps_the_study_it_refers_to(seed_assistant: Assistant) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from assistant.chunking import Chunker, sentence_spans
@@ -51,7 +53,7 @@ def test_chunks_overlap_by_whole_sentences(seeds: list[Document]) -> None:
     chunks = chunker.chunk(doc)
     starts = {s for s, _ in sentence_spans(doc.text)}
     assert all(c.start in starts for c in chunks)
-    assert any(b.start < a.end for a, b in zip(chunks, chunks[1:], strict=False))
+    assert any(b.start < a.end for a, b in itertools.pairwise(chunks))
 
 
 def test_a_sentence_longer_than_a_chunk_is_cut_at_words() -> None:

@@ -53,7 +53,9 @@ def test_errors_are_one_line_and_exit_1(
     assert err.startswith("error:") and message in err and "\n" not in err
 
 
-def test_empty_corpus_exits_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_empty_corpus_exits_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """An empty corpus folder is a one-line error, not a traceback."""
     (tmp_path / "corpus").mkdir()
     monkeypatch.chdir(tmp_path)

@@ -56,13 +56,17 @@ def test_changed_file_re_embeds_only_its_chunks(seed_root: Path, make_assistant:
     assistant = make_assistant(seed_root)
     assistant.ingest(progress=False)
     path = seed_root / "corpus" / "fmri-brain-networks-ketamine.txt"
-    path.write_text("Short Replacement Title\n\nThe replaced article now says only that the zebrafish study used fMRI.\n")
+    path.write_text(
+        "Short Replacement Title\n\nThe replaced article now says only that the zebrafish study used fMRI.\n"
+    )
     before = assistant.embedder.texts_embedded
     report = assistant.ingest(progress=False)
     assert report.updated == ["fmri-brain-networks-ketamine.txt"]
     assert report.chunks_embedded == assistant.embedder.texts_embedded - before == 1
     texts = [text for _, text, meta in assistant.store.all_chunks() if meta["source"] == path.name]
-    assert texts == ["Short Replacement Title\n\nThe replaced article now says only that the zebrafish study used fMRI."]
+    assert texts == [
+        "Short Replacement Title\n\nThe replaced article now says only that the zebrafish study used fMRI."
+    ]
 
 
 def test_deleted_file_disappears(seed_root: Path, make_assistant: Callable[..., Assistant]) -> None:
@@ -99,11 +103,11 @@ def test_bad_file_is_skipped_and_reported(seed_root: Path, make_assistant: Calla
 def test_empty_corpus_is_a_clear_error(tmp_path: Path, make_assistant: Callable[..., Assistant]) -> None:
     """An empty corpus folder raises CorpusError naming the folder and what to add."""
     (tmp_path / "corpus").mkdir()
-    with pytest.raises(CorpusError, match="no readable documents.*add .md, .txt, .html or .pdf"):
+    with pytest.raises(CorpusError, match=r"no readable documents.*add \.md, \.txt, \.html or \.pdf"):
         make_assistant(tmp_path).ingest(progress=False)
 
 
-class _Crash(Exception):
+class _CrashError(Exception):
     pass
 
 
@@ -119,12 +123,12 @@ def test_crash_mid_ingest_leaves_a_usable_index_and_resumes(
 
     def dying_put(record: object) -> None:
         if len(done) == 2:
-            raise _Crash
+            raise _CrashError
         real_put(record)  # type: ignore[arg-type]
         done.append(record.source)  # type: ignore[attr-defined]
 
     assistant.store.put_file = dying_put  # type: ignore[method-assign]
-    with pytest.raises(_Crash):
+    with pytest.raises(_CrashError):
         assistant.ingest(progress=False)
 
     survivor = make_assistant(seed_root)

@@ -48,7 +48,9 @@ def test_markdown_markup_is_normalised() -> None:
     """Markdown headings, bold, wiki links and links become plain text."""
     doc = load_file(DATA / "sample.md", DATA)
     assert doc.title == "Notes on Magnetization Transfer"
-    assert "The magnetization transfer ratio reflects macromolecular content, as described in the MTR primer." in doc.text
+    assert (
+        "The magnetization transfer ratio reflects macromolecular content, as described in the MTR primer." in doc.text
+    )
     assert "**" not in doc.text and "](" not in doc.text
 
 

@@ -33,7 +33,7 @@ SEED = Path(__file__).resolve().parents[1] / "corpus"
 HOSTILE = (
     "Harbor tank lantern notes\n\n"
     "The zebrafish lantern protocol counted 42 glowing otoliths in the harbor tank "
-    "<script>window.__pwned=1</script> after <img src=x onerror=\"window.__pwned=1\"> the second night, "
+    '<script>window.__pwned=1</script> after <img src=x onerror="window.__pwned=1"> the second night, '
     'see <a href="javascript:window.__pwned=1">lantern log</a>.\n\n'
     "The harbor tank was cleaned weekly by the lantern team.\n"
 )
@@ -122,7 +122,9 @@ def test_stream_pieces_grow_to_the_full_text() -> None:
 
 def test_chat_handler_streams_a_cited_answer(assistant: Assistant) -> None:
     """A question streams in pieces and ends with linked markers and the marked passage in the panel."""
-    updates = run(ChatHandler(assistant, stream_delay=0), "How many healthy controls were in the magnetization transfer study?")
+    updates = run(
+        ChatHandler(assistant, stream_delay=0), "How many healthy controls were in the magnetization transfer study?"
+    )
     assert len(updates) > 4
     texts = [chat[-1]["content"] for chat, _, _, _ in updates[1:]]
     assert all(len(a) <= len(b) for a, b in zip(texts, texts[1:], strict=False))
@@ -154,7 +156,9 @@ def test_follow_up_is_answered_in_the_context_of_the_conversation(assistant: Ass
 
 def test_unanswerable_question_shows_the_abstention_state(assistant: Assistant) -> None:
     """The PET ketamine dose is not in the corpus: the chat says so and the panel lists related passages."""
-    chat, panel, turns, _ = run(ChatHandler(assistant, stream_delay=0), "What dose of ketamine was used in the PET study?")[-1]
+    chat, panel, turns, _ = run(
+        ChatHandler(assistant, stream_delay=0), "What dose of ketamine was used in the PET study?"
+    )[-1]
     assert turns[0].answer.abstained
     assert "Not found in the corpus" in chat[-1]["content"]
     assert "Related (not evidence)" in panel

@@ -30,14 +30,16 @@ SEED = Path(__file__).resolve().parents[1] / "corpus"
 HOSTILE = (
     "Harbor tank lantern notes\n\n"
     "The zebrafish lantern protocol counted 42 glowing otoliths in the harbor tank "
-    "<script>window.__pwned=1; window.pwned=1</script> after <img src=x onerror=\"window.__pwned=1; window.pwned=1\"> "
+    '<script>window.__pwned=1; window.pwned=1</script> after <img src=x onerror="window.__pwned=1; window.pwned=1"> '
     'the second night, see <a href="javascript:window.__pwned=1">lantern log</a>.\n\n'
     "The harbor tank was cleaned weekly by the lantern team.\n"
 )
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium at /usr/bin/chromium (apt-get install chromium)"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="needs Debian chromium at /usr/bin/chromium (apt-get install chromium)"
+    ),
 ]
 
 
@@ -221,7 +223,9 @@ def test_login_when_enabled(browser: Any, assistant: Assistant) -> None:
         page.fill("input[type=password]", "correct horse")
         page.keyboard.press("Enter")
         page.wait_for_selector("#question textarea", timeout=15_000)
-        assert "41 healthy control subjects" in ask(page, "How many healthy controls were in the magnetization transfer study?", 1)
+        assert "41 healthy control subjects" in ask(
+            page, "How many healthy controls were in the magnetization transfer study?", 1
+        )
     finally:
         context.close()
         demo.close()
