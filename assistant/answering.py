@@ -45,13 +45,15 @@ MIN_SCORE = 0.42  # blended score the best sentence must reach
 MIN_COVERAGE = 0.30  # idf-weighted share of question terms the best sentence must contain
 MISSING_SHARE = 0.6  # abstain when this share of the question's words occur nowhere in the corpus
 RUNNER_UP = 0.9  # extra sentences must score at least this fraction of the best
-ADJACENT_SHARE = 0.6  # ... or this much when they directly follow the best sentence
-MULTI_SHARE = 0.7  # questions across documents: each document's sentence against the best
+ADJACENT_SHARE = 0.5  # ... or this much when they directly follow the best sentence
+MULTI_SHARE = 0.6  # questions across documents: each document's sentence against the best
+TIE_SHARE = 0.95  # ... and a document's second sentence must tie with its first
 MULTI_OWN = 0.15  # ... which must itself contain some of the question's words
 PREMISE_SHARE = 0.7  # a contradicting sentence must score this fraction of the best to correct the premise
 TYPED_OWN = 0.35  # a typed question (number, date, name...) is answered by a sentence with that evidence
 # which contains this share of the question's own terms, even when the blended score is low
 LEXICAL_WEIGHT = 0.6
+FOCUSED_SHARE = 0.8  # a sentence with the focus word wins unless another scores much higher
 FOCUS_WEIGHT = 2.0  # weight multiplier for the focus of a what/which question
 DENSE_ALONE = 0.8  # a paraphrase this close in embedding space may share few words with the question
 DOC_CREDIT = 0.5  # credit for a question term found in the sentence's document but not the sentence
@@ -246,7 +248,8 @@ class ExtractiveAnswerer:
     def _statement(self, question: Question, sentence: _Sentence) -> bool:
         """Whether a sentence can answer at all: not a title, heading or question of its own."""
         text = sentence.text.strip()
-        evidence = bool(question.answer_type) and self._has_evidence(question, sentence)
+        # A short line can answer a "when" or "which journal" question ("Radiology 2017 August").
+        evidence = question.answer_type in {"date", "venue", "number"} and self._has_evidence(question, sentence)
         if text.rstrip(".") == sentence.passage.title.rstrip("."):
             return False
         if text.endswith("?"):
@@ -268,8 +271,11 @@ class ExtractiveAnswerer:
             local = self._local_weights(sentence.passage.source, weights)
             total = sum(local.values()) or 1.0
             own = context = 0.0
+            # In a typed question the focus names the type ("Which journal", "What dose"): a sentence
+            # holding that kind of answer (a name, a dose) covers it without repeating the word.
+            typed = bool(question.answer_type) and self._has_evidence(question, sentence)
             for term, weight in local.items():
-                if matches(term, sentence.terms):
+                if matches(term, sentence.terms) or (typed and term in question.focus):
                     own += weight
                 elif matches(term, doc_terms):
                     context += weight
@@ -300,8 +306,9 @@ class ExtractiveAnswerer:
         doc_terms = self._doc_terms.get(sentence.passage.source, set())
         known = [t for t in question.critical if self.lexical.bm25.contains(t)]
         if question.multi:
-            # "the PET and fMRI articles": each document needs one of the names, not all of them.
-            return not known or any(matches(t, doc_terms) for t in known)
+            # "the fMRI article and the magnetization transfer study": a question across documents
+            # names each of them, so no single document must hold every name.
+            return True
         return all(matches(t, doc_terms) for t in known)
 
     def _has_evidence(self, question: Question, sentence: _Sentence) -> bool:
@@ -370,6 +377,11 @@ class ExtractiveAnswerer:
             return self._compose(base, [premise], reason="false premise", preface=preface)
 
         with_evidence = [s for s in ranked if self._has_evidence(question, s)]
+        if question.focus and not question.answer_type:
+            # "What side effects ...": prefer sentences that mention the focus when one is close.
+            focused = [s for s in with_evidence if any(matches(t, s.terms) for t in question.focus)]
+            if focused and focused[0].score >= FOCUSED_SHARE * with_evidence[0].score:
+                with_evidence = focused + [s for s in with_evidence if s not in focused]
         best = with_evidence[0] if with_evidence else None
         typed_match = best is not None and bool(question.answer_type) and best.own >= TYPED_OWN
         close = (
@@ -411,6 +423,19 @@ class ExtractiveAnswerer:
                 return sentence
         return None
 
+    def _following(self, sentence: _Sentence, ranked: list[_Sentence]) -> _Sentence | None:
+        """The next sentence of the same paragraph, when it scores close enough to finish the thought."""
+        for other in ranked:
+            gap = other.passage.text[sentence.end - other.passage.start : other.start - other.passage.start]
+            if (
+                other.passage.source == sentence.passage.source
+                and 0 < other.start - sentence.end <= 2
+                and "\n" not in gap
+                and other.score >= ADJACENT_SHARE * sentence.score
+            ):
+                return other
+        return None
+
     def _select(self, question: Question, ranked: list[_Sentence]) -> list[_Sentence]:
         best = ranked[0]
         chosen = [best]
@@ -419,21 +444,20 @@ class ExtractiveAnswerer:
             for sentence in ranked[1:]:
                 if len(chosen) >= self.max_sentences:
                     break
-                if any(c.passage.source == sentence.passage.source for c in chosen):
-                    continue
+                same = [c for c in chosen if c.passage.source == sentence.passage.source]
+                if same and (len(same) > 1 or sentence.score < TIE_SHARE * same[0].score):
+                    continue  # a second sentence of a document only when it ties with the first
                 if sentence.score >= MULTI_SHARE * best.score and sentence.own >= MULTI_OWN:
                     chosen.append(sentence)
+            for sentence in list(chosen):
+                following = self._following(sentence, ranked)
+                if following is not None and following not in chosen and len(chosen) < self.max_sentences + 2:
+                    chosen.append(following)
             return chosen
         # The sentence right after the best one often finishes its thought: it gets a lower bar.
-        following = [
-            s
-            for s in ranked
-            if s.passage.source == best.passage.source
-            and 0 < s.start - best.end <= 2
-            and "\n" not in s.passage.text[best.end - s.passage.start : s.start - s.passage.start]
-        ]
-        if following and following[0].score >= ADJACENT_SHARE * best.score:
-            chosen.append(following[0])
+        following = self._following(best, ranked)
+        if following is not None:
+            chosen.append(following)
         for sentence in ranked[1:]:
             if len(chosen) >= min(self.max_sentences, 3):
                 break

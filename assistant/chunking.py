@@ -20,15 +20,15 @@ from assistant.records import Chunk, Document
 if TYPE_CHECKING:
     import tiktoken
 
-CHUNKER_VERSION = "1"
+CHUNKER_VERSION = "2"
 
 _ABBREVIATIONS = frozenset(
     """dr mr mrs ms prof sr jr st vs etc al fig figs eq no vol approx ca cf e.g i.e inc ltd co corp dept univ
     jan feb mar apr jun jul aug sep sept oct nov dec u.s u.k""".split()
 )
-# A candidate boundary: closing punctuation (plus closing quotes/brackets), then space, then a
-# character that can start a sentence.
-_BOUNDARY = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9•\-])")
+# A candidate boundary: closing punctuation (plus closing quotes/brackets), then space, then
+# anything but a lower-case letter (a capital, a digit, a quote, a bullet, a © ...).
+_BOUNDARY = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+(?=[^\sa-z])")
 
 
 def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:

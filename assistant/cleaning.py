@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-CLEANING_VERSION = "1"
+CLEANING_VERSION = "2"
 
 STOP_WORDS = frozenset(
     """a about above after again against all also am an and any are as at be because been before being
@@ -38,7 +38,8 @@ STOP_WORDS = frozenset(
     have having he her here hers him his how i if in into is it its itself just me more most my no nor not
     now of off on once only or other our ours out over own same she should so some such than that the
     their theirs them then there these they this those through to too under until up very was we were
-    what when where which while who whom why will with would you your yours""".split()
+    what when where which while who whom why will with would you your yours
+    don doesn didn isn aren wasn weren hasn haven hadn wouldn shouldn couldn""".split()
 )
 
 # Generic web-interface vocabulary (not phrases from any one site). Applies to short blocks only.

@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -24,8 +24,8 @@ from assistant.answering import ExtractiveAnswerer
 from assistant.embedding import Embedder
 from assistant.errors import QuestionError
 from assistant.indexing import Indexer, IngestReport
-from assistant.questions import is_follow_up, parse
-from assistant.records import Answer, Passage
+from assistant.questions import is_follow_up, parse, split_compound
+from assistant.records import Answer, Citation, Passage
 from assistant.retrieval import Retriever
 from assistant.settings import Settings
 from assistant.store import ChromaStore
@@ -145,6 +145,8 @@ class Assistant:
     def answerer(self) -> ExtractiveAnswerer:
         """The extractive answerer over the current index."""
         with self._lock:
+            if not self.store.is_open:
+                self.ensure_index()
             if self._answerer is None:
                 self._answerer = ExtractiveAnswerer(
                     self.embedder, self.retriever.lexical, self.settings.answering.max_sentences
@@ -183,6 +185,8 @@ class Assistant:
 
     def retrieve(self, query: str, *, k: int | None = None, sources: Sequence[str] | None = None) -> list[Passage]:
         """The best passages for `query` (hybrid retrieval)."""
+        if not self.store.is_open:
+            self.ensure_index()
         return self.retriever.search(query, k, sources)
 
     def answer(
@@ -200,18 +204,54 @@ class Assistant:
         messages = validate_history(history)
         self.ensure_index()
         timings["index_check"] = time.perf_counter() - started
+        parts = split_compound(text)
+        if len(parts) > 1:
+            # Two questions in one: answer each on its own, then join the answers.
+            result = combine(text, [self._answer_one(part, messages, sources, k, {}) for part in parts])
+        else:
+            result = self._answer_one(text, messages, sources, k, timings)
+        timings["total"] = time.perf_counter() - started
+        result.index_fingerprint = self.indexer.fingerprint
+        result.timings = timings
+        return result
+
+    def _answer_one(
+        self,
+        text: str,
+        messages: list[Message],
+        sources: Sequence[str] | None,
+        k: int | None,
+        timings: dict[str, float],
+    ) -> Answer:
         query, inherited = self.condense(text, messages)
         mark = time.perf_counter()
-        passages = self.retrieve(query, k=k, sources=sources)
+        parsed = parse(text)
+        depth = k or self.settings.retrieval.k
+        if parsed.multi:
+            passages = self._spread(query, depth, sources)
+        else:
+            # A question after a number, date or name looks deeper: the sentence holding it may
+            # rank below passages that merely share the topic.
+            passages = self.retrieve(query, k=depth * 2 if parsed.answer_type else depth, sources=sources)
         timings["retrieve"] = time.perf_counter() - mark
         mark = time.perf_counter()
         focus = self.focus(messages) if query != text else set()
         result = self.answerer.answer(text, passages, retrieval_query=query, context_critical=inherited, focus=focus)
         timings["compose"] = time.perf_counter() - mark
-        timings["total"] = time.perf_counter() - started
-        result.index_fingerprint = self.indexer.fingerprint
-        result.timings = timings
         return result
+
+    def _spread(self, query: str, k: int, sources: Sequence[str] | None) -> list[Passage]:
+        """Passages for a question across documents: the best k, at most two per document."""
+        pool = self.retrieve(query, k=k * 3, sources=sources)
+        picked: list[Passage] = []
+        per_source: dict[str, int] = {}
+        for passage in pool:
+            if per_source.get(passage.source, 0) < 2:
+                picked.append(passage)
+                per_source[passage.source] = per_source.get(passage.source, 0) + 1
+            if len(picked) == k:
+                break
+        return picked
 
     @property
     def chain(self) -> Runnable[dict[str, Any], Answer]:
@@ -221,6 +261,30 @@ class Assistant:
             return self.answer(inputs["question"], history=inputs.get("history"), sources=inputs.get("sources"))
 
         return RunnableLambda(run, name="cited_answer")
+
+
+def combine(question: str, parts: list[Answer]) -> Answer:
+    """One answer from the answers to the parts of a compound question, citations renumbered."""
+    answered = [p for p in parts if not p.abstained]
+    if not answered:
+        reasons = "; ".join(p.reason for p in parts)
+        merged = Answer(question, f"The corpus does not answer this question: {reasons}.", True, reason=reasons)
+        merged.related = parts[0].related
+        merged.passages = [passage for p in parts for passage in p.passages]
+        return merged
+    texts: list[str] = []
+    citations: list[Citation] = []
+    for part in parts:
+        if part.abstained:
+            texts.append(f"The corpus does not answer “{part.question}”: {part.reason}.")
+            continue
+        offset = len(citations)
+        texts.append(re.sub(r"\[(\d+)\]", lambda m, o=offset: f"[{int(m.group(1)) + o}]", part.text))
+        citations += [replace(c, number=c.number + offset) for c in part.citations]
+    merged = Answer(question, " ".join(texts), False, citations)
+    merged.reason = "; ".join(p.reason for p in parts if p.reason)
+    merged.passages = [passage for p in parts for passage in p.passages]
+    return merged
 
 
 @lru_cache(maxsize=4)

@@ -70,6 +70,11 @@ ANSWER_EVIDENCE = {
     "date": re.compile(_DATE, re.IGNORECASE),
     "duration": re.compile(_DURATION, re.IGNORECASE),
     "name": re.compile(_NAME),
+    # A named venue: "published in Nature's Scientific Reports", "reported by Medical Xpress", "Radiology 2017".
+    "venue": re.compile(
+        r"\b(published|appeared|reported|featured)\s+(in|by)\s+(the\s+)?([a-z]+\s+){0,2}?[A-Z][\w'’]+"
+        r"|^[A-Z][\w&.\- ]{2,60}\s+(19|20)\d{2}\b"
+    ),
     "money": re.compile(r"[$€£¥]\s?\d|\b\d[\d,.]*\s*(dollars|euros|pounds|usd|eur|gbp)\b", re.I),
 }
 ANSWER_NOUNS = {
@@ -80,6 +85,7 @@ ANSWER_NOUNS = {
     "duration": "a duration",
     "name": "a name",
     "money": "a cost or price",
+    "venue": "the journal or publisher",
 }
 _TYPE_PATTERNS = [
     (
@@ -101,10 +107,18 @@ _TYPE_PATTERNS = [
     ("date", re.compile(r"\bwhen\b|\bwhat (year|date|month|day)\b|\bwhich (year|date|month)\b", re.I)),
     ("duration", re.compile(r"\bhow long\b|\bfor how many (days|weeks|months|years)\b|\bhow soon\b", re.I)),
     (
+        "venue",
+        re.compile(
+            r"\b(which|what) (journal|publication|magazine|outlet|website|publisher|newspaper)\b"
+            r"|\b(published|reported|appeared) (in|by) (what|which|whom)\b|\bwhere was (it|this|the \w+) published\b",
+            re.I,
+        ),
+    ),
+    (
         "name",
         re.compile(
-            r"\b(which|what) (researchers?|scientists?|person|authors?|doctors?|experts?|journal|publication|magazine"
-            r"|outlet|website|publisher|organi[sz]ation|institution|university|company)\b"
+            r"\b(which|what) (researchers?|scientists?|person|authors?|doctors?|experts?"
+            r"|organi[sz]ation|institution|university|company)\b"
             r"|\bwho (wrote|said|noted|published|led|authored|conducted|reported|ran|funded)\b|\bwho is quoted\b"
             r"|\b(published|reported) (in|by) (what|which)\b",
             re.I,
@@ -237,3 +251,26 @@ def focus_terms(text: str) -> set[str]:
 def is_follow_up(text: str) -> bool:
     """Whether a question seems to lean on earlier turns (pronouns, 'the study', or very short)."""
     return bool(ANAPHORA.search(text)) or len(content_words(text)) <= 2
+
+
+_STARTS_QUESTION = (
+    r"(how|what|which|who|whom|whose|when|where|why|did|does|do|is|are|was|were|can|could|has|have|had|will|would)\b"
+)
+_COMPOUND = re.compile(rf"^(?P<a>\s*{_STARTS_QUESTION}.+?)(?:,\s*|\s+)and\s+(?P<b>{_STARTS_QUESTION}.+)$", re.I)
+
+
+def split_compound(text: str) -> list[str]:
+    """Split a question that asks two things ("What share ..., and how many ...?") into its parts.
+
+    Several question marks separate questions too. A single question comes back as a one-item list.
+    """
+    pieces = [p.strip() + "?" for p in text.split("?") if len(p.split()) >= 3]
+    if len(pieces) > 1:
+        return pieces
+    match = _COMPOUND.match(text.strip())
+    if not match or min(len(match.group("a").split()), len(match.group("b").split())) < 3:
+        return [text]
+    first = match.group("a").strip().rstrip(",") + "?"
+    second = match.group("b").strip()
+    second = second[0].upper() + second[1:]
+    return [first, second if second.endswith("?") else second + "?"]

@@ -135,6 +135,11 @@ class ChromaStore:
         self._chunks = self._files = None
 
     @property
+    def is_open(self) -> bool:
+        """Whether `open` has been called (and no `drop` since)."""
+        return self._chunks is not None
+
+    @property
     def chunks(self) -> Collection:
         """The chunk collection (after `open`)."""
         if self._chunks is None:
