@@ -31,12 +31,14 @@ import math
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from assistant.chunking import sentence_spans
 from assistant.cleaning import is_title_case
 from assistant.embedding import Embedder
-from assistant.questions import ANSWER_EVIDENCE, ANSWER_NOUNS, ANTONYMS, DRUG_LIKE, NEGATION, Question, parse
+from assistant.indexing import sentence_id
+from assistant.questions import ANSWER_EVIDENCE, ANSWER_NOUNS, ANTONYMS, CAUSAL, DRUG_LIKE, NEGATION, Question, parse
 from assistant.records import Answer, Citation, Passage
 from assistant.retrieval import LexicalIndex, analyse
 
@@ -57,7 +59,13 @@ FOCUSED_SHARE = 0.8  # a sentence with the focus word wins unless another scores
 FOCUS_WEIGHT = 2.0  # weight multiplier for the focus of a what/which question
 DENSE_ALONE = 0.8  # a paraphrase this close in embedding space may share few words with the question
 DOC_CREDIT = 0.5  # credit for a question term found in the sentence's document but not the sentence
+CAUSE_BONUS = 0.12  # "why" questions prefer sentences that give a cause ("suggest", "because")
 FOCUS_BONUS = 0.08  # follow-ups prefer the documents the conversation was about
+_SECTION_LABEL = re.compile(
+    r"^(purpose|background|objectives?|aims?|materials and methods|methods|results|findings|conclusions?"
+    r"|discussion|introduction)\s+(?=[A-Z])",
+    re.I,
+)
 _WORDS = re.compile(r"[A-Za-z0-9][\w'’\-]*")
 _VENUE = re.compile(r"^[A-Z][\w&.\- ]{2,60}\s+(19|20)\d{2}\b")
 _META = re.compile(r"^(written by|by|published|updated|posted|originally reported by|source)\b", re.I)
@@ -90,13 +98,24 @@ class _VectorCache:
         self.items: OrderedDict[str, list[float]] = OrderedDict()
         self.lock = threading.Lock()
 
-    def get_many(self, embedder: Embedder, texts: list[str]) -> list[list[float]]:
+    def get_many(
+        self,
+        embedder: Embedder,
+        texts: list[str],
+        ids: list[str | None],
+        lookup: Callable[[list[str]], dict[str, list[float]]] | None = None,
+    ) -> list[list[float]]:
+        """Vectors of `texts`: from this cache, else from the index (by id), else embedded now."""
         with self.lock:
-            missing = [t for t in dict.fromkeys(texts) if t not in self.items]
+            missing = {t: i for t, i in zip(texts, ids, strict=True) if t not in self.items}
         if missing:
-            vectors = embedder.encode(missing)
+            stored = lookup([i for i in missing.values() if i]) if lookup else {}
+            found = {t: stored[i] for t, i in missing.items() if i and i in stored}
+            rest = [t for t in missing if t not in found]
+            if rest:
+                found.update(zip(rest, embedder.encode(rest), strict=True))
             with self.lock:
-                for text, vector in zip(missing, vectors, strict=True):
+                for text, vector in found.items():
                     self.items[text] = vector
                 while len(self.items) > self.size:
                     self.items.popitem(last=False)
@@ -166,8 +185,15 @@ class ExtractiveAnswerer:
 
     name = "extractive"
 
-    def __init__(self, embedder: Embedder, lexical: LexicalIndex, max_sentences: int = 4) -> None:
+    def __init__(
+        self,
+        embedder: Embedder,
+        lexical: LexicalIndex,
+        max_sentences: int = 4,
+        sentence_lookup: Callable[[list[str]], dict[str, list[float]]] | None = None,
+    ) -> None:
         self.embedder = embedder
+        self.sentence_lookup = sentence_lookup  # stored sentence vectors by id, from the index
         self.lexical = lexical
         self.max_sentences = max_sentences
         self._cache = _VectorCache()
@@ -217,7 +243,9 @@ class ExtractiveAnswerer:
         for rank, passage in enumerate(passages):
             for s, e in sentence_spans(passage.text):
                 text = passage.text[s:e]
-                sentence = _Sentence(passage, passage.start + s, passage.start + e, text, set(analyse(text)), rank)
+                # "Materials and Methods This study ...": a section label is not part of what is said.
+                said = _SECTION_LABEL.sub("", text)
+                sentence = _Sentence(passage, passage.start + s, passage.start + e, text, set(analyse(said)), rank)
                 if sentence.key in seen:
                     continue
                 seen.add(sentence.key)
@@ -264,7 +292,12 @@ class ExtractiveAnswerer:
         self, question: Question, query_text: str, sentences: list[_Sentence], focus: frozenset[str] = frozenset()
     ) -> None:
         weights = self._weights(question)
-        vectors = self._cache.get_many(self.embedder, [query_text] + [s.text for s in sentences])
+        vectors = self._cache.get_many(
+            self.embedder,
+            [query_text] + [s.text for s in sentences],
+            [None] + [sentence_id(s.passage.source, s.start) for s in sentences],
+            self.sentence_lookup,
+        )
         qvec = vectors[0]
         for sentence, vector in zip(sentences, vectors[1:], strict=True):
             doc_terms = self._doc_terms.get(sentence.passage.source, set())
@@ -285,6 +318,8 @@ class ExtractiveAnswerer:
             sentence.score = LEXICAL_WEIGHT * sentence.coverage + (1 - LEXICAL_WEIGHT) * sentence.dense
             if sentence.passage.source in focus:
                 sentence.score += FOCUS_BONUS
+            if question.asks_reason and CAUSAL.search(sentence.text):
+                sentence.score += CAUSE_BONUS
 
     def _local_weights(self, source: str, weights: dict[str, float]) -> dict[str, float]:
         """Question-term weights inside one document.

@@ -20,7 +20,7 @@ from assistant.records import Chunk, Document
 if TYPE_CHECKING:
     import tiktoken
 
-CHUNKER_VERSION = "2"
+CHUNKER_VERSION = "3"
 
 _ABBREVIATIONS = frozenset(
     """dr mr mrs ms prof sr jr st vs etc al fig figs eq no vol approx ca cf e.g i.e inc ltd co corp dept univ

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.chunking import CHUNKER_VERSION, Chunker
+from assistant.chunking import CHUNKER_VERSION, Chunker, sentence_spans
 from assistant.cleaning import CLEANING_VERSION
 from assistant.embedding import Embedder
 from assistant.errors import CorpusError, LoadError, StoreError
@@ -79,6 +79,11 @@ class IngestReport:
         if self.problems:
             parts.append(f"skipped {len(self.problems)} file(s)")
         return "; ".join(parts)
+
+
+def sentence_id(source: str, start: int) -> str:
+    """Id of a stored sentence vector: the document and the sentence's start offset."""
+    return f"{source}@{start}"
 
 
 def embedding_input(title: str, chunk: Chunk | str) -> str:
@@ -240,10 +245,10 @@ class Indexer:
     def _embed_and_store(
         self, todo: list[tuple[Document, list[Chunk], os.stat_result]], report: IngestReport, progress: bool | None
     ) -> None:
-        total = sum(len(chunks) for _, chunks, _ in todo)
+        total = sum(len(chunks) + len(sentence_spans(doc.text)) for doc, chunks, _ in todo)
         if not total:
             return
-        show = progress if progress is not None else (total > 64 and sys.stderr.isatty())
+        show = progress if progress is not None else (total > 256 and sys.stderr.isatty())
         bar = _progress_bar(total, show)
         # Embed across files in large batches (faster), but commit file by file so a crash loses
         # at most the files of the current batch.
@@ -263,10 +268,21 @@ class Indexer:
         self, batch: list[tuple[Document, list[Chunk], os.stat_result]], report: IngestReport, bar: Callable[..., None]
     ) -> None:
         inputs = [embedding_input(doc.title, chunk) for doc, chunks, _ in batch for chunk in chunks]
-        vectors = self.embedder.encode(inputs, progress=bar) if inputs else []
+        spans = [sentence_spans(doc.text) for doc, _, _ in batch]
+        sentences = [doc.text[s:e] for (doc, _, _), found in zip(batch, spans, strict=True) for s, e in found]
+        # One model call for the batch: chunks first, then every sentence of the batch's documents.
+        everything = self.embedder.encode(inputs + sentences, progress=bar) if inputs or sentences else []
+        vectors, sentence_vectors = everything[: len(inputs)], everything[len(inputs) :]
         report.chunks_embedded += len(inputs)
-        position = 0
-        for document, chunks, stat in batch:
+        position = offset = 0
+        for (document, chunks, stat), found in zip(batch, spans, strict=True):
+            self.store.replace_sentences(
+                document.source,
+                [sentence_id(document.source, s) for s, _ in found],
+                sentence_vectors[offset : offset + len(found)],
+                [{"source": document.source, "start": s, "end": e} for s, e in found],
+            )
+            offset += len(found)
             n = len(chunks)
             if n:
                 self.store.upsert_chunks(

@@ -149,7 +149,10 @@ class Assistant:
                 self.ensure_index()
             if self._answerer is None:
                 self._answerer = ExtractiveAnswerer(
-                    self.embedder, self.retriever.lexical, self.settings.answering.max_sentences
+                    self.embedder,
+                    self.retriever.lexical,
+                    self.settings.answering.max_sentences,
+                    sentence_lookup=self.store.sentence_vectors,
                 )
             return self._answerer
 
@@ -279,7 +282,11 @@ def combine(question: str, parts: list[Answer]) -> Answer:
             texts.append(f"The corpus does not answer “{part.question}”: {part.reason}.")
             continue
         offset = len(citations)
-        texts.append(re.sub(r"\[(\d+)\]", lambda m, o=offset: f"[{int(m.group(1)) + o}]", part.text))
+
+        def renumber(match: re.Match[str], offset: int = offset) -> str:
+            return f"[{int(match.group(1)) + offset}]"
+
+        texts.append(re.sub(r"\[(\d+)\]", renumber, part.text))
         citations += [replace(c, number=c.number + offset) for c in part.citations]
     merged = Answer(question, " ".join(texts), False, citations)
     merged.reason = "; ".join(p.reason for p in parts if p.reason)

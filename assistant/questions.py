@@ -176,6 +176,7 @@ class Question:
     multi: bool = False
     counted: list[str] = field(default_factory=list)  # analysed words after "how many": what is counted
     focus: set[str] = field(default_factory=set)  # what the answer must be about: "What side effects ..."
+    asks_reason: bool = False  # "why ...", "what might explain ...": the answer gives a cause
 
 
 def content_words(text: str) -> list[str]:
@@ -214,11 +215,19 @@ def parse(text: str) -> Question:
         multi=bool(_MULTI.search(text) or _TWO_DOCS.search(text)),
         counted=[t for m in _COUNTED.finditer(text) for w in m.groups() if w for t in analyse(w)],
         focus=focus_terms(text),
+        asks_reason=bool(_REASON.search(text)),
     )
 
 
+_REASON = re.compile(r"^\s*why\b|\b(explain|explains|reason|reasons|cause|causes|caused|how come)\b", re.I)
+# Words that mark a sentence as giving a cause or an interpretation.
+CAUSAL = re.compile(
+    r"\b(because|due to|caused by|mediated by|explain|explains|suggest|suggests|so that|as a result|leads? to"
+    r"|contributes? to|reason|thanks to|driven by)\b",
+    re.I,
+)
 _FOCUS = re.compile(
-    r"^\s*(?:what|which)\s+((?:[\w'-]+\s+){1,6}?)(?:is|are|was|were|do|does|did|has|have|had|can|could|will|would"
+    r"^\s*(?:what|which)\s+((?:[\w'-]+\s+){1,8}?)(?:is|are|was|were|do|does|did|has|have|had|can|could|will|would"
     r"|should|may|might)\b",
     re.I,
 )

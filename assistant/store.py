@@ -4,6 +4,8 @@ Two collections hold the index:
 - `<name>`: one record per chunk (id `source#index`), with our own embeddings (Chroma's default
   embedding function would download a model), the chunk text and its metadata (source, offsets,
   title, content hash of its document, ...). Cosine space.
+- `<name>__sentences`: one vector per sentence of each document (id `source@start`), computed at
+  ingest so that answering never has to embed the sentences it weighs.
 - `<name>__files`: one record per indexed file (id = source): hash, size, mtime, chunk count and
   document metadata. This manifest is what ingest compares the corpus against. Its records carry
   a constant one-dimensional vector because Chroma stores nothing without one.
@@ -84,6 +86,7 @@ class ChromaStore:
         self.name = settings.collection
         self._chunks: Collection | None = None
         self._files: Collection | None = None
+        self._sentences: Collection | None = None
 
     def describe(self) -> str:
         """Where the index lives, for messages."""
@@ -106,6 +109,7 @@ class ChromaStore:
         """Open (creating if needed) both collections for an index with this fingerprint."""
         self._chunks = self._collection(self.name, fingerprint)
         self._files = self._collection(f"{self.name}__files", fingerprint)
+        self._sentences = self._collection(f"{self.name}__sentences", fingerprint)
 
     def exists(self) -> bool:
         """Whether the chunk collection exists already."""
@@ -125,14 +129,14 @@ class ChromaStore:
 
     def drop(self) -> None:
         """Delete both collections (for a rebuild)."""
-        for name in (self.name, f"{self.name}__files"):
+        for name in (self.name, f"{self.name}__files", f"{self.name}__sentences"):
             with _chroma_errors("delete a collection"), contextlib.suppress(ValueError, KeyError):
                 try:
                     self.client.delete_collection(name)
                 except Exception as exc:
                     if "not exist" not in str(exc) and "not found" not in str(exc).lower():
                         raise
-        self._chunks = self._files = None
+        self._chunks = self._files = self._sentences = None
 
     @property
     def is_open(self) -> bool:
@@ -145,6 +149,13 @@ class ChromaStore:
         if self._chunks is None:
             raise StoreError("the index is not open: run `assistant ingest`")
         return self._chunks
+
+    @property
+    def sentences(self) -> Collection:
+        """The sentence-vector collection (after `open`)."""
+        if self._sentences is None:
+            raise StoreError("the index is not open: run `assistant ingest`")
+        return self._sentences
 
     @property
     def files(self) -> Collection:
@@ -254,10 +265,36 @@ class ChromaStore:
             self.files.upsert(ids=[record.source], embeddings=cast(Any, [[1.0]]), metadatas=cast(Any, [meta]))
 
     def delete_file(self, source: str) -> None:
-        """Forget a file: its manifest record and all its chunks."""
+        """Forget a file: its manifest record, its chunks and its sentence vectors."""
         with _chroma_errors("delete a file"):
             self.chunks.delete(where={"source": source})
+            self.sentences.delete(where={"source": source})
             self.files.delete(ids=[source])
+
+    # --- sentence vectors ----------------------------------------------------------------------
+
+    def replace_sentences(
+        self, source: str, ids: Sequence[str], vectors: Sequence[Sequence[float]], metadatas: Sequence[dict[str, Any]]
+    ) -> None:
+        """Store the sentence vectors of one document, replacing its previous ones."""
+        with _chroma_errors("write sentence vectors"):
+            self.sentences.delete(where={"source": source})
+            for lo in range(0, len(ids), _PAGE):
+                hi = lo + _PAGE
+                self.sentences.upsert(
+                    ids=list(ids[lo:hi]),
+                    embeddings=cast(Any, [list(v) for v in vectors[lo:hi]]),
+                    metadatas=cast(Any, list(metadatas[lo:hi])),
+                )
+
+    def sentence_vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
+        """Stored vectors of these sentence ids (missing ids are simply absent)."""
+        if not ids or self._sentences is None:
+            return {}
+        with _chroma_errors("read sentence vectors"):
+            found = self.sentences.get(ids=list(ids), include=["embeddings"])
+        embeddings = found["embeddings"] if found["embeddings"] is not None else []
+        return {i: [float(x) for x in v] for i, v in zip(found["ids"], embeddings, strict=True)}
 
     def as_langchain(self, embeddings: Embeddings) -> Chroma:
         """The same chunk collection as a LangChain `Chroma` vector store."""

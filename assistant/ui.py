@@ -55,20 +55,14 @@ JS = """
   const activate = (id) => {
     const target = document.getElementById(id);
     if (!target) return;
-    const turn = target.closest('details');
-    if (turn) turn.open = true;
+    const turn = target.closest('details'); if (turn) turn.open = true;
     document.querySelectorAll('.cite-active').forEach((el) => el.classList.remove('cite-active'));
     target.classList.add('cite-active');
     target.scrollIntoView({behavior: 'smooth', block: 'center'});
   };
   document.addEventListener('click', (event) => {
     const link = event.target.closest('a[href^="#cite-"]');
-    if (link) {
-      event.preventDefault();
-      event.stopPropagation();
-      activate(link.getAttribute('href').slice(1));
-      return;
-    }
+    if (link) { event.preventDefault(); event.stopPropagation(); activate(link.getAttribute('href').slice(1)); return; }
     const entry = event.target.closest('.source-entry[id]');
     if (entry) activate(entry.id);
   }, true);
@@ -275,22 +269,14 @@ class ChatHandler:
         """Start over: empty chat, empty panel, no history."""
         return [], render_sources([]), [], ""
 
-    def status_html(self) -> str:
-        """Render the current index status line."""
+    def status(self) -> tuple[str, bool]:
+        """Render the index status line and tell whether the corpus changed since the last ingest."""
         try:
             status = self.assistant.status()
             records = self.assistant.indexer.records
         except AssistantError as exc:
-            return f'<span class="chat-error">{html.escape(str(exc))}</span>'
-        newest = max((r.mtime_ns for r in records.values()), default=None)
-        return render_status(status, newest)
-
-    def stale(self) -> bool:
-        """Tell whether the corpus folder changed since the last ingest."""
-        try:
-            return self.assistant.status().stale
-        except AssistantError:
-            return False
+            return f'<span class="chat-error">{html.escape(str(exc))}</span>', False
+        return render_status(status, max((r.mtime_ns for r in records.values()), default=None)), status.stale
 
     def source_choices(self) -> list[tuple[str, str]]:
         """List (label, source) pairs for the source filter, from the index manifest."""
@@ -308,12 +294,12 @@ def build_app(assistant: Assistant, *, stream_delay: float = 0.02) -> gr.Blocks:
 
     handler = ChatHandler(assistant, stream_delay=stream_delay)
 
+    def check() -> tuple[str, Any]:
+        line, stale = handler.status()
+        return line, gr.update(visible=stale)
+
     def refresh() -> tuple[str, Any, Any]:
-        return (
-            handler.status_html(),
-            gr.update(visible=handler.stale()),
-            gr.update(choices=handler.source_choices()),
-        )
+        return *check(), gr.update(choices=handler.source_choices())
 
     def reindex(progress: gr.Progress = gr.Progress(track_tqdm=True)) -> tuple[str, Any, Any]:  # noqa: B008 - Gradio's API
         progress(0, desc="Re-indexing the corpus")
@@ -375,10 +361,14 @@ def build_app(assistant: Assistant, *, stream_delay: float = 0.02) -> gr.Blocks:
             trigger(handler.respond, inputs, outputs, concurrency_limit=CONCURRENCY, show_progress="hidden")
             for trigger in (question.submit, send.click)
         ]
+        for event in asked:  # answering may have updated a stale index
+            event.then(check, None, [status, reindex_button], show_progress="hidden")
         clear.click(handler.clear, None, outputs, cancels=asked, queue=False)  # type: ignore[arg-type]
         chatbot.clear(handler.clear, None, outputs, cancels=asked, queue=False)  # type: ignore[arg-type]  # its trash icon
         reindex_button.click(reindex, None, [status, reindex_button, sources], concurrency_limit=1)
         demo.load(refresh, None, [status, reindex_button, sources])
+        # Notice files added to corpus/ while the page is open (a stat per file, once a minute).
+        gr.Timer(60).tick(check, None, [status, reindex_button], show_progress="hidden")
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
     return demo
 
@@ -427,7 +417,7 @@ def launch(
         mcp_server=False,
         enable_monitoring=False,
         ssr_mode=False,
-        quiet=not block,
+        quiet=True,  # serve() prints its own line; Gradio's would suggest share=True
         css=CSS,
         js=JS,
     )
@@ -447,9 +437,11 @@ def serve(assistant: Assistant, *, host: str = "127.0.0.1", port: int = 7860) ->
     """`assistant ui`: serve the web UI until interrupted; return the exit code."""
     auth = auth_from_env()
     warm_up(assistant)
-    print(f"Serving on http://{host}:{port}{' (login required)' if auth else ''}; Ctrl-C stops.")
+    demo = build_app(assistant)
     try:
-        launch(build_app(assistant), host=host, port=port, auth=auth, block=True)
-    except KeyboardInterrupt:
-        return 0
+        url = launch(demo, host=host, port=port, auth=auth, block=False)
+    except OSError as exc:
+        raise ConfigError(f"cannot serve on {host}:{port} ({exc}): choose another --port") from exc
+    print(f"Serving on {url}{' (login required)' if auth else ''}; Ctrl-C stops.")
+    demo.block_thread()  # returns on Ctrl-C, after closing the server
     return 0

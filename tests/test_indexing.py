@@ -144,3 +144,15 @@ def test_crash_mid_ingest_leaves_a_usable_index_and_resumes(
     assert survivor.embedder.texts_embedded - before == report.chunks_embedded < report.chunks
     shutil.copytree(seed_root / "corpus", seed_root / "fresh" / "corpus")
     assert make_assistant(seed_root / "fresh").ingest(progress=False).chunks == report.chunks
+
+
+def test_sentence_vectors_are_stored_so_answers_embed_only_the_question(
+    seed_root: Path, make_assistant: Callable[..., Assistant]
+) -> None:
+    """Ingest stores a vector per sentence; answering then embeds the question, not the passages."""
+    make_assistant(seed_root).ingest(progress=False)
+    assistant = make_assistant(seed_root)
+    before = assistant.embedder.texts_embedded
+    result = assistant.answer("How many healthy control subjects were in the magnetization transfer study?")
+    assert "41" in result.text
+    assert assistant.embedder.texts_embedded - before <= 2  # the query, for retrieval and for scoring

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import shutil
 import socket
@@ -12,6 +13,7 @@ import httpx
 import pytest
 
 from assistant import cli
+from assistant.embedding import Embedder
 from assistant.errors import ConfigError
 from assistant.pipeline import Assistant
 from assistant.records import Answer, Citation, Passage
@@ -52,10 +54,10 @@ def make_corpus(root: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+def assistant(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Assistant:
     root = tmp_path_factory.mktemp("ui")
     settings = Settings(corpus=make_corpus(root), store=StoreSettings(path=root / "index"))
-    result = Assistant(settings)
+    result = Assistant(settings, embedder=embedder)
     result.ingest(progress=False)
     return result
 
@@ -115,7 +117,7 @@ def test_stream_pieces_grow_to_the_full_text() -> None:
     pieces = list(stream_pieces(text))
     assert len(pieces) == 3
     assert all(text.startswith(p) for p in pieces)
-    assert all(len(a) < len(b) for a, b in zip(pieces, pieces[1:], strict=False))
+    assert all(len(a) < len(b) for a, b in itertools.pairwise(pieces))
     assert pieces[-1] == text
     assert list(stream_pieces("")) == [""]
 
@@ -127,7 +129,7 @@ def test_chat_handler_streams_a_cited_answer(assistant: Assistant) -> None:
     )
     assert len(updates) > 4
     texts = [chat[-1]["content"] for chat, _, _, _ in updates[1:]]
-    assert all(len(a) <= len(b) for a, b in zip(texts, texts[1:], strict=False))
+    assert all(len(a) <= len(b) for a, b in itertools.pairwise(texts))
     chat, panel, turns, box = updates[-1]
     assert box == ""
     assert [m["role"] for m in chat] == ["user", "assistant"]
@@ -209,22 +211,57 @@ def test_unexpected_errors_show_their_type_and_log_the_traceback(
     assert caplog.records[0].exc_info is not None
 
 
-def test_missing_index_over_an_empty_corpus_is_one_line(tmp_path: Path) -> None:
+def test_missing_index_over_an_empty_corpus_is_one_line(tmp_path: Path, embedder: Embedder) -> None:
     """With nothing to index, the chat says what to do instead of failing."""
     (tmp_path / "corpus").mkdir()
     settings = Settings(corpus=tmp_path / "corpus", store=StoreSettings(path=tmp_path / "index"))
-    handler = ChatHandler(Assistant(settings), stream_delay=0)
+    handler = ChatHandler(Assistant(settings, embedder=embedder), stream_delay=0)
     chat, _, turns, _ = run(handler, "Anything?")[-1]
     assert chat[-1]["content"].startswith('<span class="chat-error">Error: ')
     assert "no readable documents" in chat[-1]["content"]
     assert turns == []
-    assert "0 documents" in handler.status_html()
+    assert "0 documents" in handler.status()[0]
 
 
 def test_unknown_backend_is_refused(assistant: Assistant) -> None:
     """Only the extractive answerer exists for now."""
     chat = list(ChatHandler(assistant, stream_delay=0).respond("Hi?", [], [], None, None, "gpt"))[-1][0]
     assert "unknown answerer" in chat[-1]["content"]
+
+
+def test_settings_limit_passages_and_sources(assistant: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The k slider and the source filter reach Assistant.answer."""
+    handler = ChatHandler(assistant, stream_delay=0)
+    question = "How many healthy controls were in the magnetization transfer study?"
+    seen: list[dict] = []
+    real = assistant.answer
+    monkeypatch.setattr(assistant, "answer", lambda q, **kw: seen.append(kw) or real(q, **kw))
+    list(handler.respond(question, [], [], 3.0, []))
+    assert (seen[-1]["k"], seen[-1]["sources"]) == (3, None)
+    only = "pet-imaging-ketamine-medical-xpress.txt"
+    answer = list(handler.respond(question, [], [], None, [only]))[-1][2][0].answer
+    assert {p.source for p in answer.passages} == {only}
+    assert "41 healthy control" not in answer.text
+    assert only in {source for _, source in handler.source_choices()}
+
+
+def test_status_line_says_when_the_corpus_changed(tmp_path: Path, embedder: Embedder) -> None:
+    """A file added after the last ingest makes the status say so and ask for a re-index."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(SEED / "fmri-brain-networks-ketamine.txt", corpus)
+    settings = Settings(corpus=corpus, store=StoreSettings(path=tmp_path / "index"))
+    handler = ChatHandler(Assistant(settings, embedder=embedder))
+    handler.assistant.ingest(progress=False)
+    line, stale = handler.status()
+    assert "1 documents" in line
+    assert "newest document modified" in line
+    assert not stale
+    (corpus / "new <b>.txt").write_text("A new document about lanterns.\n", encoding="utf-8")
+    line, stale = handler.status()
+    assert stale
+    assert "1 new" in line
+    assert "Re-index" in line
 
 
 def test_clear_starts_over(assistant: Assistant) -> None:
@@ -256,7 +293,7 @@ def test_eight_concurrent_chats_keep_their_own_histories(assistant: Assistant) -
             barrier.wait()
             chat, _, turns, _ = run(handler, firsts[i])[-1]
             results[i] = run(handler, FOLLOW_UP, chat, turns)[-1][2]
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread by the assert below
             errors.append(exc)
 
     threads = [threading.Thread(target=chat_session, args=(i,)) for i in range(len(firsts))]

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from assistant.embedding import Embedder
 from assistant.pipeline import Assistant
 from assistant.settings import Settings, StoreSettings
 from assistant.ui import build_app, launch, warm_up
@@ -50,14 +51,14 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+def assistant(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Assistant:
     root = tmp_path_factory.mktemp("browser")
     corpus = root / "corpus"
     corpus.mkdir()
     for path in SEED.iterdir():
         shutil.copy(path, corpus / path.name)
     (corpus / "hostile-notes.txt").write_text(HOSTILE, encoding="utf-8")
-    result = Assistant(Settings(corpus=corpus, store=StoreSettings(path=root / "index")))
+    result = Assistant(Settings(corpus=corpus, store=StoreSettings(path=root / "index")), embedder=embedder)
     warm_up(result)
     return result
 
@@ -116,7 +117,7 @@ def ask(page: Any, question: str, turn: int) -> str:
 def test_page_loads_with_status_examples_and_note(page: Any) -> None:
     """The page shows the index status, the not-medical-advice note and the example questions."""
     assert page.title() == "Corpus assistant"
-    page.wait_for_function("document.querySelector('#index-status').innerText.includes('documents')")
+    page.wait_for_function("(document.querySelector('#index-status')?.innerText || '').includes('documents')")
     assert "5 documents" in page.inner_text("#index-status")
     assert "not medical advice" in page.inner_text("#note")
     assert page.get_by_text("What dose of ketamine was used in the PET study?").count() >= 1
@@ -226,6 +227,34 @@ def test_login_when_enabled(browser: Any, assistant: Assistant) -> None:
         assert "41 healthy control subjects" in ask(
             page, "How many healthy controls were in the magnetization transfer study?", 1
         )
+    finally:
+        context.close()
+        demo.close()
+
+
+def test_changed_corpus_offers_a_reindex(browser: Any, tmp_path: Path, embedder: Embedder) -> None:
+    """A file added to corpus/ shows up in the status line, and Re-index brings the index up to date."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(SEED / "fmri-brain-networks-ketamine.txt", corpus)
+    assistant = Assistant(Settings(corpus=corpus, store=StoreSettings(path=tmp_path / "index")), embedder=embedder)
+    assistant.ingest(progress=False)
+    demo = build_app(assistant)
+    url = launch(demo, port=free_port(), block=False)
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(url)
+        page.wait_for_function("(document.querySelector('#index-status')?.innerText || '').includes('1 documents')")
+        assert not page.locator("#reindex").is_visible()
+        shutil.copy(SEED / "pet-imaging-ketamine-medical-xpress.txt", corpus)
+        page.reload()
+        page.wait_for_function("(document.querySelector('#index-status')?.innerText || '').includes('1 new')")
+        assert page.locator("#reindex").is_visible()
+        page.click("#reindex")
+        page.wait_for_function("(document.querySelector('#index-status')?.innerText || '').includes('2 documents')")
+        assert "Re-indexed" in page.inner_text("#index-status")
+        page.wait_for_selector("#reindex", state="hidden")
     finally:
         context.close()
         demo.close()
