@@ -88,7 +88,9 @@ def cached(folder: Path, rebuild: bool) -> dict[str, Any]:
     return {}
 
 
-def build_ours(corpus: list[dict[str, str]], corpus_hash: str, chunking: ChunkingSettings, rebuild: bool):  # type: ignore[no-untyped-def]
+def build_ours(
+    corpus: list[dict[str, str]], corpus_hash: str, chunking: ChunkingSettings, rebuild: bool
+) -> tuple[Embedder, ChromaStore, dict[str, Any]]:
     """Our Chroma index of SciFact (cached), the embedder and a build record."""
     embedder = Embedder()
     fp = fingerprint(
@@ -129,7 +131,7 @@ def build_ours(corpus: list[dict[str, str]], corpus_hash: str, chunking: Chunkin
     return embedder, store, {**info, "cached": False}
 
 
-def build_langchain(corpus: list[dict[str, str]], corpus_hash: str, rebuild: bool):  # type: ignore[no-untyped-def]
+def build_langchain(corpus: list[dict[str, str]], corpus_hash: str, rebuild: bool) -> tuple[Any, dict[str, Any]]:
     """The plain LangChain vector store of SciFact (cached) and a build record."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings

@@ -46,7 +46,7 @@ def app_and_page(width: int = 1400, height: int = 900) -> Iterator[Any]:
             page = browser.new_page(viewport={"width": width, "height": height})
             page.goto(url)
             page.wait_for_selector("#question textarea")
-            page.wait_for_function("document.querySelector('#index-status').innerText.includes('documents')")
+            page.wait_for_function("(document.querySelector('#index-status')?.innerText || '').includes('documents')")
             yield page
             browser.close()
     finally:

@@ -49,13 +49,14 @@ def main() -> int:
             page.wait_for_function("document.querySelectorAll('#chat [data-testid=bot]').length === 0")
             page.fill("#question textarea", question)
             page.evaluate("window.__ready = false; window.__latency = null")
-            page.evaluate(f"({INSTRUMENT})(1).then(ms => {{ window.__latency = ms; }})")
+            # Not awaited: evaluate() would wait on a returned promise, which only settles after the click.
+            page.evaluate(f"() => {{ ({INSTRUMENT})(1).then(ms => {{ window.__latency = ms; }}); }}")
             page.wait_for_function("window.__ready === true")
             page.click("#send")
             page.wait_for_function("window.__latency !== null", timeout=30_000)
             ms = float(page.evaluate("window.__latency"))
             times.append(ms)
-            print(f"{ms:7.0f} ms  {question}")
+            print(f"{ms:7.0f} ms  {question}", flush=True)
             page.wait_for_timeout(1500)  # let the stream finish before the next question
     print(f"median time to first answer text: {statistics.median(times):.0f} ms over {len(times)} questions")
     return 0
