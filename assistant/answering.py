@@ -38,7 +38,17 @@ from assistant.chunking import sentence_spans
 from assistant.cleaning import is_title_case
 from assistant.embedding import Embedder
 from assistant.indexing import sentence_id
-from assistant.questions import ANSWER_EVIDENCE, ANSWER_NOUNS, ANTONYMS, CAUSAL, DRUG_LIKE, NEGATION, Question, parse
+from assistant.questions import (
+    ANSWER_EVIDENCE,
+    ANSWER_NOUNS,
+    ANTONYMS,
+    CAUSAL,
+    DRUG_LIKE,
+    NEGATION,
+    RESULT,
+    Question,
+    parse,
+)
 from assistant.records import Answer, Citation, Passage
 from assistant.retrieval import LexicalIndex, analyse
 
@@ -310,6 +320,10 @@ class ExtractiveAnswerer:
             for term, weight in local.items():
                 if matches(term, sentence.terms) or (typed and term in question.focus):
                     own += weight
+                elif question.asks_result and term in question.critical and matches(term, doc_terms):
+                    # "What did the 3T/7T MRI study find": the names pick the study; its result
+                    # need not repeat them.
+                    own += weight
                 elif matches(term, doc_terms):
                     context += weight
             sentence.own = own / total
@@ -320,6 +334,8 @@ class ExtractiveAnswerer:
                 sentence.score += FOCUS_BONUS
             if question.asks_reason and CAUSAL.search(sentence.text):
                 sentence.score += CAUSE_BONUS
+            elif question.asks_result and RESULT.search(_SECTION_LABEL.sub("", sentence.text)):
+                sentence.score += CAUSE_BONUS  # "what did it find": sentences that report results
 
     def _local_weights(self, source: str, weights: dict[str, float]) -> dict[str, float]:
         """Question-term weights inside one document.
@@ -520,15 +536,23 @@ class ExtractiveAnswerer:
         for sentence in chosen:
             order.setdefault(sentence.passage.source, len(order))
         chosen = sorted(chosen, key=lambda s: (order[s.passage.source], s.start))
-        # Spans (with antecedents) that touch or overlap within one passage merge into one citation.
+        # Spans (with antecedents) that touch or overlap merge into one citation, quoted from a
+        # passage that holds all of it; overlapping chunks must not quote a sentence twice.
         spans: list[tuple[Passage, int, int]] = []
         for sentence in chosen:
             start, end = self._with_antecedent(sentence)
             last = spans[-1] if spans else None
-            if last and last[0].chunk_id == sentence.passage.chunk_id and start <= last[2] + 2:
-                spans[-1] = (last[0], min(last[1], start), max(last[2], end))
-            else:
-                spans.append((sentence.passage, start, end))
+            if last and last[0].source == sentence.passage.source and start <= last[2] + 2:
+                lo, hi = min(last[1], start), max(last[2], end)
+                holder = next((p for p in (last[0], sentence.passage) if p.start <= lo and hi <= p.end), None)
+                if holder is not None:
+                    spans[-1] = (holder, lo, hi)
+                    continue
+                later = [s for s, _ in sentence_spans(sentence.passage.text) if sentence.passage.start + s >= last[2]]
+                if not later or sentence.passage.start + later[0] >= end:
+                    continue  # nothing new beyond what is already quoted
+                start = sentence.passage.start + later[0]
+            spans.append((sentence.passage, start, end))
         citations: list[Citation] = []
         parts: list[str] = []
         for passage, start, end in spans:

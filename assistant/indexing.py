@@ -61,6 +61,7 @@ class IngestReport:
     unchanged: int = 0
     problems: list[Problem] = field(default_factory=list)
     chunks_embedded: int = 0
+    sentences_embedded: int = 0
     rebuilt: str = ""  # why the index was rebuilt, when it was
     seconds: float = 0.0
     documents: int = 0
@@ -274,6 +275,7 @@ class Indexer:
         everything = self.embedder.encode(inputs + sentences, progress=bar) if inputs or sentences else []
         vectors, sentence_vectors = everything[: len(inputs)], everything[len(inputs) :]
         report.chunks_embedded += len(inputs)
+        report.sentences_embedded += len(sentences)
         position = offset = 0
         for (document, chunks, stat), found in zip(batch, spans, strict=True):
             self.store.replace_sentences(

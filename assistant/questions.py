@@ -177,6 +177,7 @@ class Question:
     counted: list[str] = field(default_factory=list)  # analysed words after "how many": what is counted
     focus: set[str] = field(default_factory=set)  # what the answer must be about: "What side effects ..."
     asks_reason: bool = False  # "why ...", "what might explain ...": the answer gives a cause
+    asks_result: bool = False  # "what did the study find / show": the answer reports a result
 
 
 def content_words(text: str) -> list[str]:
@@ -216,6 +217,7 @@ def parse(text: str) -> Question:
         counted=[t for m in _COUNTED.finditer(text) for w in m.groups() if w for t in analyse(w)],
         focus=focus_terms(text),
         asks_reason=bool(_REASON.search(text)),
+        asks_result=bool(_RESULT_QUESTION.search(text)),
     )
 
 
@@ -224,6 +226,17 @@ _REASON = re.compile(r"^\s*why\b|\b(explain|explains|reason|reasons|cause|causes
 CAUSAL = re.compile(
     r"\b(because|due to|caused by|mediated by|explain|explains|suggest|suggests|so that|as a result|leads? to"
     r"|contributes? to|reason|thanks to|driven by)\b",
+    re.I,
+)
+_RESULT_QUESTION = re.compile(
+    r"\bwhat (did|does|do|has|have)\b.*\b(find|found|show|shown|reveal|report|observe|conclude|discover)\w*\b"
+    r"|\b(results?|findings?|conclusions?|outcomes?)\b",
+    re.I,
+)
+# Words that mark a sentence as reporting a result.
+RESULT = re.compile(
+    r"\b(found|finding|findings|showed|shows|revealed|reveals|demonstrated|results?|increase[sd]?|decrease[sd]?"
+    r"|lower|higher|reduced|improved|associated|correlated?|differences|significant(ly)?|suggests?)\b",
     re.I,
 )
 _FOCUS = re.compile(

@@ -33,6 +33,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import argparse
+import functools
 import hashlib
 import json
 import shutil
@@ -40,7 +41,9 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
+from itertools import product
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from tqdm import tqdm
@@ -62,14 +65,16 @@ BENCH = ROOT / "evals" / "bench"
 CHUNK_DEPTH, DOC_DEPTH, TARGET = 300, 100, 0.70
 PUBLISHED = {"BM25": (0.665, "0.908-0.925"), "dense": (0.645, "0.925")}  # nDCG@10, recall@100
 LC_COLLECTION = "scifact_langchain"
+Qrels = dict[str, set[str]]
+Row = dict[str, Any]
 
 
-def load(data: Path, limit: int | None) -> tuple[list[dict[str, str]], dict[str, str], dict[str, set[str]], str]:
+def load(data: Path, limit: int | None) -> tuple[list[dict[str, str]], dict[str, str], Qrels, str]:
     """Corpus records, query texts, test qrels (query -> relevant doc ids) and a hash of the corpus file."""
     corpus_bytes = (data / "corpus.jsonl").read_bytes()
     corpus = [json.loads(line) for line in corpus_bytes.decode().splitlines() if line.strip()]
     queries = {q["_id"]: q["text"] for q in map(json.loads, (data / "queries.jsonl").read_text().splitlines())}
-    qrels: dict[str, set[str]] = {}
+    qrels: Qrels = {}
     for line in (data / "qrels" / "test.tsv").read_text().splitlines()[1:]:
         qid, doc, score = line.split("\t")
         if int(score) > 0:
@@ -88,14 +93,11 @@ def cached(folder: Path, rebuild: bool) -> dict[str, Any]:
     return {}
 
 
-def build_ours(
-    corpus: list[dict[str, str]], corpus_hash: str, chunking: ChunkingSettings, rebuild: bool
-) -> tuple[Embedder, ChromaStore, dict[str, Any]]:
-    """Our Chroma index of SciFact (cached), the embedder and a build record."""
+def build_ours(corpus: list[dict[str, str]], corpus_hash: str, chunking: ChunkingSettings, rebuild: bool) -> Any:
+    """(embedder, store, build record) for our Chroma index of SciFact, built once per fingerprint."""
     embedder = Embedder()
-    fp = fingerprint(
-        Settings(chunking=chunking), embedder=embedder.fingerprint(), cleaning="scifact-raw", chunker=CHUNKER_VERSION
-    )
+    shape = Settings(chunking=chunking)
+    fp = fingerprint(shape, embedder=embedder.fingerprint(), cleaning="scifact-raw", chunker=CHUNKER_VERSION)
     folder = BENCH / "cache" / f"ours-{fp}-{corpus_hash}"
     info = cached(folder, rebuild)
     store = ChromaStore(StoreSettings(path=folder, collection="scifact"))
@@ -107,12 +109,7 @@ def build_ours(
     started = time.perf_counter()
     chunker = Chunker(chunking.max_tokens, chunking.overlap_tokens, chunking.encoding)
     documents = [
-        Document(
-            source=d["_id"],
-            title=d["title"],
-            text=d["text"],
-            sha256=hashlib.sha256(f"{d['title']}\n{d['text']}".encode()).hexdigest(),
-        )
+        Document(d["_id"], d["title"], d["text"], hashlib.sha256(f"{d['title']}\n{d['text']}".encode()).hexdigest())
         for d in corpus
     ]
     chunked = [(doc, chunker.chunk(doc)) for doc in tqdm(documents, desc="chunking", unit="doc", file=sys.stderr)]
@@ -121,18 +118,14 @@ def build_ours(
         vectors = embedder.encode(inputs, progress=bar.update)
     rows = [(c.id, c.text, chunk_metadata(doc, c, len(chunks))) for doc, chunks in chunked for c in chunks]
     store.upsert_chunks([r[0] for r in rows], vectors, [r[1] for r in rows], [r[2] for r in rows])
-    info = {
-        "fingerprint": fp,
-        "documents": len(documents),
-        "chunks": len(rows),
-        "seconds": round(time.perf_counter() - started, 1),
-    }
+    seconds = round(time.perf_counter() - started, 1)
+    info = {"fingerprint": fp, "documents": len(documents), "chunks": len(rows), "seconds": seconds}
     (folder / "built.json").write_text(json.dumps(info))
     return embedder, store, {**info, "cached": False}
 
 
 def build_langchain(corpus: list[dict[str, str]], corpus_hash: str, rebuild: bool) -> tuple[Any, dict[str, Any]]:
-    """The plain LangChain vector store of SciFact (cached) and a build record."""
+    """The plain LangChain vector store of SciFact (built once) and its build record."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
     from langchain_chroma import Chroma
@@ -142,9 +135,8 @@ def build_langchain(corpus: list[dict[str, str]], corpus_hash: str, rebuild: boo
 
     folder = BENCH / "cache" / f"langchain-1000-200-{MODEL_SHA256[:12]}-{corpus_hash}"
     info = cached(folder, rebuild)
-    embeddings = HuggingFaceEmbeddings(
-        model_name=str(bundled_model_path()), show_progress=not info, encode_kwargs={"normalize_embeddings": True}
-    )
+    model = str(bundled_model_path())
+    embeddings = HuggingFaceEmbeddings(model_name=model, encode_kwargs={"normalize_embeddings": True})
     client = chromadb.PersistentClient(path=str(folder), settings=ChromaSettings(anonymized_telemetry=False))
     if info:
         store = Chroma(client=client, collection_name=LC_COLLECTION, embedding_function=embeddings)
@@ -156,32 +148,29 @@ def build_langchain(corpus: list[dict[str, str]], corpus_hash: str, rebuild: boo
     docs = [LCDocument(page_content=f"{d['title']}\n\n{d['text']}", metadata={"source": d["_id"]}) for d in corpus]
     chunks = splitter.split_documents(docs)
     print(f"LangChain: embedding {len(chunks)} chunks", file=sys.stderr)
+    embeddings.show_progress = True  # for the build only: a bar per query would drown the table
     store = Chroma.from_documents(chunks, embeddings, client=client, collection_name=LC_COLLECTION)
+    embeddings.show_progress = False
     info = {"documents": len(docs), "chunks": len(chunks), "seconds": round(time.perf_counter() - started, 1)}
     (folder / "built.json").write_text(json.dumps(info))
     return store, {**info, "cached": False}
 
 
-def evaluate(
-    name: str,
-    rank: Callable[[str], list[str]],
-    queries: dict[str, str],
-    qrels: dict[str, set[str]],
-    published: tuple[float, str] | None = None,
-) -> dict[str, Any]:
+def evaluate(name: str, rank: Callable[[str], list[str]], queries: dict[str, str], qrels: Qrels) -> Row:
     """Run `rank` (query text -> ranked document ids) over the test queries and score it."""
     rankings: dict[str, list[str]] = {}
     started = time.perf_counter()
     for qid in tqdm(qrels, desc=name, unit="q", leave=False, file=sys.stderr):
         rankings[qid] = rank(queries[qid])[:DOC_DEPTH]
     seconds = time.perf_counter() - started
+    published = PUBLISHED.get(name.split(" ", maxsplit=1)[0])
     return {
         "retriever": name,
         **mean_scores(rankings, qrels, ndcg_k=10, recall_k=DOC_DEPTH),
         "published_ndcg@10": published[0] if published else None,
         "published_recall@100": published[1] if published else None,
         "queries_per_s": round(len(qrels) / seconds, 1),
-        "short_lists": sum(len(r) < DOC_DEPTH for r in rankings.values()),
+        "short_lists": sum(len(r) < DOC_DEPTH for r in rankings.values()),  # fewer than 100 documents came back
     }
 
 
@@ -190,54 +179,29 @@ def hybrid(retriever: Retriever, depth: int) -> Callable[[str], list[str]]:
     return lambda q: first_occurrences(p.source for p in retriever.search(q, depth))
 
 
-class QueryMemo:
-    """Wraps the embedder so fusion variants re-embed no query: they differ only in fusion settings."""
-
-    def __init__(self, embedder: Embedder) -> None:
-        self.embedder, self.seen = embedder, dict[str, list[float]]()
-
-    def embed_query(self, text: str) -> list[float]:
-        """The embedder's query vector, computed once per text."""
-        if text not in self.seen:
-            self.seen[text] = self.embedder.embed_query(text)
-        return self.seen[text]
-
-
-def explore(
-    embedder: Embedder, store: ChromaStore, queries: dict[str, str], qrels: dict[str, set[str]]
-) -> list[dict[str, Any]]:
+def explore(embedder: Embedder, store: ChromaStore, queries: dict[str, str], qrels: Qrels) -> list[Row]:
     """Hybrid nDCG@10 (and recall@100 where lists are deep enough) over a grid of fusion settings."""
-    explorer = Retriever(RetrievalSettings(), QueryMemo(embedder), store)  # type: ignore[arg-type]
+    # Variants differ only in fusion settings: embed each query once for all of them.
+    memo = SimpleNamespace(embed_query=functools.cache(embedder.embed_query))
+    explorer = Retriever(RetrievalSettings(), memo, store)  # type: ignore[arg-type]
     rows = []
-    for candidates in (40, 100, CHUNK_DEPTH):
-        for rrf_k in (10, 20, 60, 100):
-            for lexical in (0.6, 0.8, 1.0, 1.2, 1.5):
-                explorer.settings = RetrievalSettings(candidates=candidates, rrf_k=rrf_k, lexical_weight=lexical)
-                row = evaluate(
-                    f"candidates={candidates} rrf_k={rrf_k} dense=1.0 lexical={lexical}",
-                    hybrid(explorer, candidates),
-                    queries,
-                    qrels,
-                )
-                if candidates < CHUNK_DEPTH:  # fewer than 100 documents come back: recall@100 would mislead
-                    row["recall@100"] = None
-                rows.append(row)
+    for candidates, rrf_k, lexical in product((40, 100, CHUNK_DEPTH), (10, 20, 60, 100), (0.6, 0.8, 1.0, 1.2, 1.5)):
+        explorer.settings = RetrievalSettings(candidates=candidates, rrf_k=rrf_k, lexical_weight=lexical)
+        name = f"candidates={candidates} rrf_k={rrf_k} dense=1.0 lexical={lexical}"
+        row = evaluate(name, hybrid(explorer, candidates), queries, qrels)
+        if candidates < CHUNK_DEPTH:  # fewer than 100 documents come back: recall@100 would mislead
+            row["recall@100"] = None
+        rows.append(row)
     return sorted(rows, key=lambda r: -r["ndcg@10"])
 
 
-def show(rows: list[dict[str, Any]], width: int = 34) -> None:
+def show(rows: list[Row], width: int = 34) -> None:
     """Print result rows as a table."""
-
-    def num(v: Any) -> str:
-        return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
-
     print(f"{'retriever':<{width}} {'nDCG@10':>8} {'recall@100':>10} {'published nDCG@10 (recall@100)':>31} {'q/s':>7}")
     for r in rows:
         pub = "-" if r["published_ndcg@10"] is None else f"{r['published_ndcg@10']:.3f} ({r['published_recall@100']})"
-        print(
-            f"{r['retriever']:<{width}} {num(r['ndcg@10']):>8} {num(r['recall@100']):>10} {pub:>31} "
-            f"{r['queries_per_s']:>7.1f}"
-        )
+        recall = "-" if r["recall@100"] is None else f"{r['recall@100']:.3f}"
+        print(f"{r['retriever']:<{width}} {r['ndcg@10']:>8.3f} {recall:>10} {pub:>31} {r['queries_per_s']:>7.1f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -256,68 +220,45 @@ def main(argv: list[str] | None = None) -> int:
     corpus, queries, qrels, corpus_hash = load(args.data, args.limit)
 
     embedder, store, ours = build_ours(corpus, corpus_hash, chunking, args.rebuild)
-    defaults = RetrievalSettings()
-    retriever = Retriever(defaults.model_copy(update={"candidates": CHUNK_DEPTH}), embedder, store)
+    fusion = RetrievalSettings().model_copy(update={"candidates": CHUNK_DEPTH})  # project defaults, deep lists
+    retriever = Retriever(fusion, embedder, store)
     started = time.perf_counter()
     lexical = retriever.lexical  # builds BM25 over every chunk in the store
-    bm25_seconds = time.perf_counter() - started
-    embedder.embed_query("warm-up")  # load the model outside the timed loop
-    rows = [
-        evaluate(
-            "BM25 (ours)",
-            lambda q: to_documents(c for c, _ in lexical.search(q, CHUNK_DEPTH)),
-            queries,
-            qrels,
-            PUBLISHED["BM25"],
-        ),
-        evaluate(
-            "dense (ours, MiniLM-L6 + Chroma)",
-            lambda q: to_documents(c for c, _ in retriever.dense(q, CHUNK_DEPTH)),
-            queries,
-            qrels,
-            PUBLISHED["dense"],
-        ),
-        evaluate(f"hybrid RRF (ours, rrf_k={defaults.rrf_k})", hybrid(retriever, CHUNK_DEPTH), queries, qrels),
-    ]
+    bm25_seconds = round(time.perf_counter() - started, 1)
+    retriever.dense("warm-up", 1)  # load the model, and let Chroma index fresh writes, outside the timed loop
     lc_store, langchain = build_langchain(corpus, corpus_hash, args.rebuild)
-    rows.append(
-        evaluate(
-            "LangChain baseline",
-            lambda q: first_occurrences(d.metadata["source"] for d in lc_store.similarity_search(q, k=CHUNK_DEPTH)),
-            queries,
-            qrels,
-        )
-    )
+    lc_store.similarity_search("warm-up", k=1)
+    search = lc_store.similarity_search
+    rankers = {
+        "BM25 (ours)": lambda q: to_documents(c for c, _ in lexical.search(q, CHUNK_DEPTH)),
+        "dense (ours)": lambda q: to_documents(c for c, _ in retriever.dense(q, CHUNK_DEPTH)),
+        f"hybrid RRF (ours, rrf_k={fusion.rrf_k})": hybrid(retriever, CHUNK_DEPTH),
+        "LangChain baseline": lambda q: first_occurrences(d.metadata["source"] for d in search(q, k=CHUNK_DEPTH)),
+    }
+    rows = [evaluate(name, rank, queries, qrels) for name, rank in rankers.items()]
     variants = explore(embedder, store, queries, qrels) if args.explore else []
 
     print(
-        f"\nSciFact test, {len(qrels)} queries; chunking {chunking.max_tokens}/{chunking.overlap_tokens} tokens; "
-        f"index {ours['fingerprint']}; fusion {defaults.model_dump()} with candidates={CHUNK_DEPTH}"
+        f"\nSciFact test, {len(qrels)} queries; chunking {chunking.max_tokens}/{chunking.overlap_tokens} tokens, "
+        f"chunker v{CHUNKER_VERSION}, index {ours['fingerprint']}; fusion {fusion.model_dump()}"
     )
     show(rows)
     print(
         f"index build: ours {ours['seconds']} s for {ours['chunks']} chunks{' (cached)' * ours['cached']}, "
-        f"BM25 {bm25_seconds:.1f} s; LangChain {langchain['seconds']} s for {langchain['chunks']} chunks"
+        f"BM25 {bm25_seconds} s; LangChain {langchain['seconds']} s for {langchain['chunks']} chunks"
         f"{' (cached)' * langchain['cached']}"
     )
     if variants:
-        print(f"\nHybrid variants (--explore), best first; target nDCG@10 >= {TARGET}:")
+        print(f"\nHybrid fusion variants (--explore; q/s with cached query vectors), best first; target {TARGET}:")
         show(variants[:12], width=52)
         reach = [v["retriever"] for v in variants if v["ndcg@10"] >= TARGET]
         print(f"{len(reach)} of {len(variants)} variants reach the target" + (f"; best: {reach[0]}" if reach else ""))
     BENCH.mkdir(parents=True, exist_ok=True)
     out = BENCH / f"scifact-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
-    report = {
-        "dataset": "scifact/test",
-        "data": str(args.data),
-        "queries": len(qrels),
-        "chunking": chunking.model_dump(),
-        "chunk_depth": CHUNK_DEPTH,
-        "fusion": {**defaults.model_dump(), "candidates": CHUNK_DEPTH},
-        "build": {"ours": ours, "bm25_seconds": round(bm25_seconds, 1), "langchain": langchain},
-        "results": rows,
-        "explore": variants,
-    }
+    report = {"dataset": "scifact/test", "data": str(args.data), "queries": len(qrels), "chunk_depth": CHUNK_DEPTH,
+              "chunking": chunking.model_dump(), "chunker_version": CHUNKER_VERSION, "fusion": fusion.model_dump(),
+              "build": {"ours": ours, "bm25_seconds": bm25_seconds, "langchain": langchain},
+              "results": rows, "explore": variants}  # fmt: skip
     out.write_text(json.dumps(report, indent=2))
     print(f"report: {out.relative_to(ROOT)}")
     return 0

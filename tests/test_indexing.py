@@ -25,6 +25,7 @@ def test_first_ingest_indexes_every_file(seed_root: Path, make_assistant: Callab
     report = assistant.ingest(progress=False)
     assert sorted(report.added) == sorted(p.name for p in (seed_root / "corpus").iterdir())
     assert report.chunks == len(_chunk_ids(assistant)) == report.chunks_embedded
+    assert report.sentences_embedded > report.chunks
     assert len(set(_chunk_ids(assistant))) == report.chunks
 
 
@@ -62,7 +63,9 @@ def test_changed_file_re_embeds_only_its_chunks(seed_root: Path, make_assistant:
     before = assistant.embedder.texts_embedded
     report = assistant.ingest(progress=False)
     assert report.updated == ["fmri-brain-networks-ketamine.txt"]
-    assert report.chunks_embedded == assistant.embedder.texts_embedded - before == 1
+    assert report.chunks_embedded == 1
+    assert report.sentences_embedded == 2  # the title line and the one sentence
+    assert assistant.embedder.texts_embedded - before == 3
     texts = [text for _, text, meta in assistant.store.all_chunks() if meta["source"] == path.name]
     assert texts == [
         "Short Replacement Title\n\nThe replaced article now says only that the zebrafish study used fMRI."
@@ -141,7 +144,9 @@ def test_crash_mid_ingest_leaves_a_usable_index_and_resumes(
     assert set(report.added) == {p.name for p in (seed_root / "corpus").iterdir()} - set(done)
     ids = _chunk_ids(survivor)
     assert len(ids) == len(set(ids)) == report.chunks
-    assert survivor.embedder.texts_embedded - before == report.chunks_embedded < report.chunks
+    embedded = survivor.embedder.texts_embedded - before
+    assert embedded == report.chunks_embedded + report.sentences_embedded
+    assert report.chunks_embedded < report.chunks
     shutil.copytree(seed_root / "corpus", seed_root / "fresh" / "corpus")
     assert make_assistant(seed_root / "fresh").ingest(progress=False).chunks == report.chunks
 
