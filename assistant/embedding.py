@@ -169,20 +169,27 @@ class Embedder(Embeddings):
         # Sorting by length keeps padding small inside each batch; results go back in input order.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         vectors: dict[int, list[float]] = {}
+        threads = torch.get_num_threads()
         with self._lock, torch.inference_mode():
-            for lo in range(0, len(order), self.batch_size):
-                idx = order[lo : lo + self.batch_size]
-                encoded = tokenizer.encode_batch([texts[i] for i in idx])
-                ids = torch.tensor([e.ids for e in encoded])
-                mask = torch.tensor([e.attention_mask for e in encoded])
-                hidden = bert(ids, mask)
-                weights = mask[..., None].to(hidden.dtype)
-                pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-                pooled = torch.nn.functional.normalize(pooled, dim=-1)
-                for i, row in zip(idx, pooled.tolist(), strict=True):
-                    vectors[i] = row
-                if progress is not None:
-                    progress(len(idx))
+            # A query or two is faster on one thread, and stays fast when another process keeps a
+            # core busy (multi-threaded kernels then wait on the slowest thread).
+            torch.set_num_threads(1 if len(texts) <= 8 else threads)
+            try:
+                for lo in range(0, len(order), self.batch_size):
+                    idx = order[lo : lo + self.batch_size]
+                    encoded = tokenizer.encode_batch([texts[i] for i in idx])
+                    ids = torch.tensor([e.ids for e in encoded])
+                    mask = torch.tensor([e.attention_mask for e in encoded])
+                    hidden = bert(ids, mask)
+                    weights = mask[..., None].to(hidden.dtype)
+                    pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+                    pooled = torch.nn.functional.normalize(pooled, dim=-1)
+                    for i, row in zip(idx, pooled.tolist(), strict=True):
+                        vectors[i] = row
+                    if progress is not None:
+                        progress(len(idx))
+            finally:
+                torch.set_num_threads(threads)
         return [vectors[i] for i in range(len(texts))]
 
     def pieces(self, word: str) -> int:
