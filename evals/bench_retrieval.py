@@ -19,7 +19,8 @@ Method
 - --explore: hybrid fusion variants through RetrievalSettings only (candidates depth, rrf_k, lexical weight
   against dense 1.0). --chunking MAX:OVERLAP benchmarks another chunk size (with its own cached index).
 
-Run from the repo root (the first run embeds ~5k abstracts twice, a few minutes each on 2 cores):
+Run from the repo root. The first run embeds the abstracts twice (ours ~12k chunks, LangChain ~15k), 10-20 min
+each on 2 shared cores; later runs reuse both indexes and take about a minute (--explore: ~5 min more).
     .venv/bin/python evals/bench_retrieval.py [--limit N] [--explore] [--chunking 180:40] [--rebuild] [--data DIR]
 The table goes to stdout and, with the same numbers, to evals/bench/scifact-<timestamp>.json.
 """
