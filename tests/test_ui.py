@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import logging
 import shutil
-import socket
 import threading
 from pathlib import Path
 
@@ -30,8 +29,9 @@ from assistant.ui import (
     stream_pieces,
     user_html,
 )
+from scripts._browser import free_port
+from tests.conftest import SEED_CORPUS as SEED
 
-SEED = Path(__file__).resolve().parents[1] / "corpus"
 HOSTILE = (
     "Harbor tank lantern notes\n\n"
     "The zebrafish lantern protocol counted 42 glowing otoliths in the harbor tank "
@@ -328,12 +328,6 @@ def test_cli_ui_command_binds_loopback_by_default(monkeypatch: pytest.MonkeyPatc
     assert cli.main(["--corpus", str(tmp_path), "--index", str(tmp_path / "i"), "ui"]) == 0
     assert cli.main(["--corpus", str(tmp_path), "--index", str(tmp_path / "i"), "ui", "--port", "9001"]) == 0
     assert calls == [("127.0.0.1", 7860), ("127.0.0.1", 9001)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_server_serves_no_files_from_disk_and_has_analytics_off(assistant: Assistant) -> None:

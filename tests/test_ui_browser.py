@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,19 +14,9 @@ from assistant.embedding import Embedder
 from assistant.pipeline import Assistant
 from assistant.settings import Settings, StoreSettings
 from assistant.ui import build_app, launch, warm_up
+from scripts._browser import ARGS, CHROMIUM, free_port
+from tests.conftest import SEED_CORPUS as SEED
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SEED = Path(__file__).resolve().parents[1] / "corpus"
 HOSTILE = (
     "Harbor tank lantern notes\n\n"
     "The zebrafish lantern protocol counted 42 glowing otoliths in the harbor tank "
@@ -39,15 +28,9 @@ HOSTILE = (
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian chromium at /usr/bin/chromium (apt-get install chromium)"
+        not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium (apt-get install chromium)"
     ),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +59,7 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield chromium
         chromium.close()
 
