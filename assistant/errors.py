@@ -29,3 +29,10 @@ class StoreError(AssistantError):
 
 class LoadError(AssistantError):
     """One corpus file could not be read; ingest reports it and goes on with the others."""
+
+
+class BackendError(AssistantError):
+    """A language model backend is unreachable, timed out or returned unusable output.
+
+    The pipeline catches it and answers with the extractive answerer instead, saying so.
+    """

@@ -6,29 +6,42 @@ embedding model and the BM25 index load once per process and later calls are fas
 
 The answering chain is a LangChain runnable (`Assistant.chain`): condense the question with the
 conversation -> retrieve -> compose, so it can be composed or traced like any other chain.
+
+With a generative answerer (`ASSISTANT_ANSWERING__ANSWERER=local|openai|ollama`, or any LangChain
+chat model passed as `Assistant(settings, chat_model=...)`), `Assistant.stream` yields the answer's
+text as it is generated and then the checked `Answer`; `answer()` returns that final `Answer`. A
+backend that fails falls back to the extractive answer, which says so in `Answer.fallback`.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from assistant.answering import ExtractiveAnswerer
 from assistant.embedding import Embedder
-from assistant.errors import QuestionError
+from assistant.errors import BackendError, QuestionError
 from assistant.indexing import Indexer, IngestReport
 from assistant.questions import is_follow_up, parse, split_compound
 from assistant.records import Answer, Citation, Passage
 from assistant.retrieval import Retriever
 from assistant.settings import Settings
 from assistant.store import ChromaStore
+
+if TYPE_CHECKING:
+    from langchain_core.language_models.chat_models import BaseChatModel
+
+    from assistant.generation import GenerativeAnswerer
+
+logger = logging.getLogger(__name__)
 
 Message = dict[str, str]
 
@@ -85,6 +98,7 @@ class Assistant:
         *,
         embedder: Embedder | None = None,
         store: ChromaStore | None = None,
+        chat_model: BaseChatModel | None = None,
     ) -> None:
         self.settings = settings if settings is not None else Settings()
         self.embedder = embedder or Embedder()
@@ -92,6 +106,8 @@ class Assistant:
         self.indexer = Indexer(self.settings, self.embedder, self.store)
         self.retriever = Retriever(self.settings.retrieval, self.embedder, self.store)
         self._answerer: ExtractiveAnswerer | None = None
+        self._chat_model = chat_model  # any LangChain chat model; else built from the settings on first use
+        self._generative: GenerativeAnswerer | None = None
         self._lock = threading.RLock()
         self._skipped: dict[str, tuple[int, int]] = {}  # unreadable files by (size, mtime) seen
 
@@ -199,8 +215,19 @@ class Assistant:
         history: Sequence[Message] | None = None,
         sources: Sequence[str] | None = None,
         k: int | None = None,
+        answerer: str | None = None,
     ) -> Answer:
-        """Answer a question from the corpus, with citations, or abstain."""
+        """Answer a question from the corpus, with citations, or abstain.
+
+        `answerer` overrides the configured one for this question ("extractive" always works).
+        """
+        if self.backend(answerer) != "extractive":
+            final = None
+            for item in self.stream(question, history=history, sources=sources, k=k, answerer=answerer):
+                final = item
+            if not isinstance(final, Answer):  # pragma: no cover - stream always ends with the Answer
+                raise TypeError("the answer stream ended without an Answer")
+            return final
         timings: dict[str, float] = {}
         started = time.perf_counter()
         text = validate_question(question, self.settings.answering.max_question_chars)
@@ -242,6 +269,97 @@ class Assistant:
         result = self.answerer.answer(text, passages, retrieval_query=query, context_critical=inherited, focus=focus)
         timings["compose"] = time.perf_counter() - mark
         return result
+
+    # --- generative answering -------------------------------------------------------------------
+
+    def backend(self, answerer: str | None = None) -> str:
+        """The answerer a question gets: `answerer` if given, else the settings' (or "custom" for a chat model)."""
+        if answerer:
+            return answerer
+        configured = self.settings.answering.answerer
+        return "custom" if self._chat_model is not None and configured == "extractive" else configured
+
+    def generative(self, backend: str) -> GenerativeAnswerer:
+        """The generative answerer of `backend`, built on first use; `BackendError` if it cannot be."""
+        from assistant.generation import GenerativeAnswerer
+        from assistant.llm import build_chat_model
+
+        with self._lock:
+            if self._generative is None or self._generative.name != backend:
+                model = self._chat_model if self._chat_model is not None else None
+                if model is None or backend != self.backend():
+                    model = build_chat_model(backend, self.settings.llm)
+                self._generative = GenerativeAnswerer(model, self.settings.llm, name=backend)
+            return self._generative
+
+    def stream(
+        self,
+        question: str,
+        *,
+        history: Sequence[Message] | None = None,
+        sources: Sequence[str] | None = None,
+        k: int | None = None,
+        answerer: str | None = None,
+    ) -> Iterator[str | Answer]:
+        """Answer a question as a stream: text deltas as they are generated, then the final `Answer`.
+
+        The deltas are the model's raw text; the final `Answer` is the checked one (markers
+        renumbered, unsupported ones removed), so show its text once it arrives. The extractive
+        answerer yields its whole text at once. Invalid questions raise before anything is yielded.
+        """
+        backend = self.backend(answerer)
+        if backend == "extractive":
+            result = self.answer(question, history=history, sources=sources, k=k, answerer="extractive")
+            yield result.text
+            yield result
+            return
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        text = validate_question(question, self.settings.answering.max_question_chars)
+        messages = validate_history(history)
+        self.ensure_index()
+        timings["index_check"] = time.perf_counter() - started
+        try:
+            result = yield from self._generate(backend, text, messages, sources, k, timings)
+        except BackendError as exc:
+            logger.warning("%s; answering with the extractive answerer", exc)
+            result = self.answer(text, history=messages, sources=sources, k=k, answerer="extractive")
+            result.fallback = f"{exc}; answered by the extractive answerer instead"
+            result.warnings.insert(0, result.fallback)
+        timings["total"] = time.perf_counter() - started
+        result.index_fingerprint = self.indexer.fingerprint
+        result.timings = {**timings, **{f"fallback_{k}": v for k, v in result.timings.items()}}
+        yield result
+
+    def _generate(  # noqa: PLR0917 - private helper of stream(), called once
+        self,
+        backend: str,
+        text: str,
+        messages: list[Message],
+        sources: Sequence[str] | None,
+        k: int | None,
+        timings: dict[str, float],
+    ) -> Generator[str, None, Answer]:
+        generative = self.generative(backend)
+        standalone = text
+        if any(m["role"] == "user" for m in messages):
+            mark = time.perf_counter()
+            standalone = generative.condense(text, messages) or self.condense(text, messages)[0]
+            timings["condense"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        passages = self.retrieve(standalone, k=k or self.settings.retrieval.k, sources=sources)
+        timings["retrieve"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        first = True
+        for item in generative.stream(text, passages, standalone_question=standalone):
+            if first:
+                timings["first_token"] = time.perf_counter() - mark
+                first = False
+            if isinstance(item, Answer):
+                timings["generate"] = time.perf_counter() - mark
+                return item
+            yield item
+        raise BackendError(f"{generative.where} ended without an answer")  # pragma: no cover
 
     def _spread(self, query: str, k: int, sources: Sequence[str] | None) -> list[Passage]:
         """Passages for a question across documents: the best k, at most two per document."""

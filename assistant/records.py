@@ -92,6 +92,8 @@ class Answer:
     answerer: str = "extractive"
     index_fingerprint: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # what the citation check removed or flagged
+    fallback: str = ""  # why a generative answerer was replaced by the extractive one, if it was
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: the contract of `assistant ask --json`."""
@@ -109,4 +111,6 @@ class Answer:
                 {"chunk_id": p.chunk_id, "source": p.source, "score": round(p.score, 6)} for p in self.passages
             ],
             "timings_ms": {k: round(v * 1000, 1) for k, v in self.timings.items()},
+            "warnings": list(self.warnings),
+            "fallback": self.fallback,
         }

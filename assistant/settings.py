@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, SerializationInfo, field_serializer
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -56,10 +56,58 @@ class RetrievalSettings(_Section):
 class AnsweringSettings(_Section):
     """The answerer and the limits on questions."""
 
-    answerer: Literal["extractive"] = Field("extractive", description="Which answerer composes answers")
+    answerer: Literal["extractive", "local", "openai", "ollama"] = Field(
+        "extractive",
+        description="Which answerer composes answers: extractive (no language model), local (a GGUF model "
+        "in-process), openai (an OpenAI-compatible server) or ollama; generative ones fall back to extractive",
+    )
     max_question_chars: int = Field(2000, ge=10, description="Longer questions are refused with a clear error")
     max_sentences: int = Field(4, ge=1, le=12, description="Most sentences an extractive answer quotes")
     history_turns: int = Field(3, ge=0, description="How many earlier user turns a follow-up may draw on")
+
+
+class OpenAISettings(_Section):
+    """An OpenAI-compatible chat endpoint (OpenAI, vLLM, llama.cpp's server, LM Studio...)."""
+
+    base_url: str = Field("https://api.openai.com/v1", description="Base URL of the endpoint, ending in /v1")
+    model: str = Field("gpt-4o-mini", description="Model name the endpoint serves")
+    api_key: SecretStr = Field(
+        SecretStr(""), description="API key; empty means the OPENAI_API_KEY environment variable, if set"
+    )
+
+    @field_serializer("api_key", when_used="json")
+    def _dump_key(self, key: SecretStr, info: SerializationInfo) -> str:
+        # Masked in JSON, except for the in-process cache key, which must round-trip the settings.
+        reveal = isinstance(info.context, dict) and info.context.get("reveal_secrets")
+        return key.get_secret_value() if reveal else str(key)
+
+
+class OllamaSettings(_Section):
+    """An Ollama server."""
+
+    base_url: str = Field("http://127.0.0.1:11434", description="Ollama server URL")
+    model: str = Field("qwen2.5-coder:1.5b", description="Ollama model tag (`ollama pull` it first)")
+
+
+class LLMSettings(_Section):
+    """The language model behind the generative answerers (local, openai, ollama)."""
+
+    model: str = Field(
+        "qwen2.5-coder-1.5b",
+        description="Local GGUF model: an installed model name (`assistant models list`) or a path to a .gguf file",
+    )
+    context_window: int = Field(
+        4096, ge=512, le=131072, description="Context window in tokens: passages are fitted into what is left"
+    )
+    max_new_tokens: int = Field(384, ge=16, le=8192, description="Most tokens an answer may generate")
+    temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature; 0 answers deterministically")
+    threads: int = Field(0, ge=0, le=256, description="CPU threads for the local model; 0 uses every core")
+    timeout: float = Field(
+        120.0, gt=0, description="Seconds a request may take (local: between tokens) before falling back"
+    )
+    retries: int = Field(0, ge=0, le=5, description="Retries of a failed request to a remote server")
+    openai: OpenAISettings = Field(default_factory=OpenAISettings, description="The openai backend")
+    ollama: OllamaSettings = Field(default_factory=OllamaSettings, description="The ollama backend")
 
 
 class Settings(BaseSettings):
@@ -72,10 +120,11 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings, description="Index location")
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings, description="Retrieval")
     answering: AnsweringSettings = Field(default_factory=AnsweringSettings, description="Answering")
+    llm: LLMSettings = Field(default_factory=LLMSettings, description="Language model of the generative answerers")
 
     def cache_key(self) -> str:
         """A string that identifies these settings, for caching loaded assistants."""
-        return self.model_dump_json()
+        return self.model_dump_json(context={"reveal_secrets": True})
 
 
 def fingerprint(settings: Settings, *, embedder: str, cleaning: str, chunker: str) -> str:

@@ -33,3 +33,7 @@ if [ "${1:-}" = "--test" ]; then
 fi
 # torch is pinned in pyproject.toml; pip resolves it to the local CPU wheel.
 .venv/bin/pip install --disable-pip-version-check -q -e ".${extras}"
+if [ -n "$extras" ]; then
+  # The tests' language model (98 MB, sha256-checked); the default 1.1 GB model is installed on demand.
+  .venv/bin/assistant models install smollm2-135m
+fi
