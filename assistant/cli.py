@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TextIO
 
 from assistant.errors import AssistantError
@@ -21,6 +21,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="assistant", description="Cited answers from the documents in corpus/.")
     parser.add_argument("--corpus", help="corpus folder (default: corpus/, or ASSISTANT_CORPUS)")
     parser.add_argument("--index", help="index folder (default: index/, or ASSISTANT_STORE__PATH)")
+    parser.add_argument(
+        "--answerer",
+        choices=["extractive", "local", "openai", "ollama"],
+        help="who composes answers (default: extractive, or ASSISTANT_ANSWERING__ANSWERER)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     ingest = commands.add_parser("ingest", help="build or update the index from the corpus folder")
@@ -71,12 +76,24 @@ def _settings(args: argparse.Namespace) -> object:
     if args.index:
         base = Settings().store
         overrides["store"] = StoreSettings(**{**base.model_dump(), "path": Path(args.index)})
+    if getattr(args, "answerer", None):
+        base_answering = Settings().answering
+        overrides["answering"] = base_answering.model_copy(update={"answerer": args.answerer})
     return Settings(**overrides)  # type: ignore[arg-type]
 
 
 def format_answer(result: Answer, width: int = 100) -> str:
     """A terminal rendering of an answer with its sources."""
-    lines = [textwrap.fill(result.text, width)]
+    return "\n".join([textwrap.fill(result.text, width), *_source_lines(result, width)])
+
+
+def _source_lines(result: Answer, width: int) -> list[str]:
+    lines: list[str] = []
+    if result.fallback:
+        lines.append(f"Note: {result.fallback}.")
+    elif result.warnings:
+        lines.append(f"Checked: {len(result.warnings)} problem(s) in the model's answer were fixed or flagged:")
+        lines.extend(f"  ! {warning}" for warning in result.warnings)
     if result.citations:
         lines.append("")
         lines.append("Sources:")
@@ -88,7 +105,35 @@ def format_answer(result: Answer, width: int = 100) -> str:
         lines.append("Related passages (not an answer):")
         for c in result.related:
             lines.append(f"  - {c.title} — {c.source} (chars {c.start}-{c.end})")
-    return "\n".join(lines)
+    return lines
+
+
+def show_stream(items: Iterator[str | Answer], out: TextIO, width: int = 100) -> Answer:
+    """Print an answer's text as it streams in, then its checked form and sources; return the `Answer`.
+
+    The streamed text is the model's own; when the check changed it (markers renumbered or removed)
+    or the answer fell back to the extractive one, the final text is printed again under it.
+    """
+    streamed: list[str] = []
+    result: Answer | None = None
+    for item in items:
+        if isinstance(item, Answer):
+            result = item
+        else:
+            streamed.append(item)
+            out.write(item)
+            out.flush()
+    if result is None:  # pragma: no cover - Assistant.stream always ends with the Answer
+        raise TypeError("the answer stream ended without an Answer")
+    out.write("\n")
+    if result.fallback:
+        print(f"warning: {result.fallback}", file=sys.stderr)
+    if " ".join("".join(streamed).split()) == " ".join(result.text.split()):
+        print("\n".join(_source_lines(result, width)), file=out)
+    else:
+        print(f"\n{'Extractive answer' if result.fallback else 'Checked answer'}:", file=out)
+        print(format_answer(result, width), file=out)
+    return result
 
 
 def _chat(assistant: object, stdin: TextIO, stdout: TextIO) -> int:
@@ -116,11 +161,14 @@ def _chat(assistant: object, stdin: TextIO, stdout: TextIO) -> int:
         if not question:
             continue
         try:
-            result = assistant.answer(question, history=history)
+            if assistant.backend() == "extractive":
+                result = assistant.answer(question, history=history)
+                print(format_answer(result), file=stdout)
+            else:
+                result = show_stream(assistant.stream(question, history=history), stdout)
         except AssistantError as exc:
             print(f"error: {exc}", file=stdout)
             continue
-        print(format_answer(result), file=stdout)
         history += [{"role": "user", "content": question}, {"role": "assistant", "content": result.text}]
 
 
@@ -158,11 +206,16 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
                 print("index is up to date", file=out)
             return 0
         if args.command == "ask":
-            result = assistant.answer(args.question, sources=args.source, k=args.k)
-            if args.json:
-                print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2), file=out)
+            if args.json or assistant.backend() == "extractive":
+                result = assistant.answer(args.question, sources=args.source, k=args.k)
+                if result.fallback:
+                    print(f"warning: {result.fallback}", file=sys.stderr)
+                if args.json:
+                    print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2), file=out)
+                else:
+                    print(format_answer(result), file=out)
             else:
-                print(format_answer(result), file=out)
+                show_stream(assistant.stream(args.question, sources=args.source, k=args.k), out)
             return 0
         if args.command == "chat":
             assistant.ensure_index()

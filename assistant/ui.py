@@ -33,7 +33,6 @@ logger = logging.getLogger(__name__)
 Message = dict[str, str]
 Outputs = tuple[list[Message], str, list["Turn"], str]
 
-BACKENDS = ["extractive"]
 EXAMPLES = [
     "How many healthy controls were in the magnetization transfer study?",
     "What did the 3T and 7T MRI study find in the amygdala?",
@@ -82,6 +81,7 @@ CSS = """
   border-radius: 4px; padding: 1px 6px; font-weight: 600; }
 .related-head { font-weight: 600; margin-top: 6px; }
 .chat-error { color: #b00020; }
+.fallback-note { color: #7a4a00; font-size: 0.9em; }
 a.cite-ref { font-weight: 600; text-decoration: none; color: var(--link-text-color, #2563eb); }
 .status-stale { color: #7a4a00; font-weight: 600; }
 """
@@ -137,6 +137,8 @@ def answer_html(answer: Answer, turn: int, text: str | None = None) -> str:
         return f'<a class="cite-ref" href="#cite-{turn}-{n}" title="Show source {n}">[{n}]</a>'
 
     body = _MARKER.sub(link, body)
+    if answer.fallback:
+        body = f'<div class="fallback-note">Note: {html.escape(answer.fallback)}.</div>{body}'
     if not answer.abstained:
         return body
     return (
@@ -238,9 +240,13 @@ class ChatHandler:
         turns: Sequence[Turn] | None,
         k: float | None = None,
         sources: Sequence[str] | None = None,
-        backend: str = "extractive",
+        backend: str | None = None,
     ) -> Iterator[Outputs]:
-        """Answer `question` in this conversation, yielding (chat, sources panel, turns, textbox)."""
+        """Answer `question` in this conversation, yielding (chat, sources panel, turns, textbox).
+
+        `backend` is the answerer chosen in the settings panel (None: the configured one). A
+        generative answerer's tokens are shown as they arrive; its citations when it completes.
+        """
         before = list(chat or [])
         done = list(turns or [])
         text = question if isinstance(question, str) else ""
@@ -249,8 +255,11 @@ class ChatHandler:
         panel = render_sources(done)
         yield [*before, {"role": "assistant", "content": "<em>Searching the documents…</em>"}], panel, done, ""
         try:
-            if backend not in BACKENDS:
-                raise ConfigError(f"unknown answerer {backend!r}: choose one of {', '.join(BACKENDS)}")
+            if backend is not None and backend not in self.backends():
+                raise ConfigError(f"unknown answerer {backend!r}: choose one of {', '.join(self.backends())}")
+            if self.assistant.backend(backend) != "extractive":
+                yield from self._stream(text, before, done, backend, k, sources)
+                return
             result = self.assistant.answer(
                 text, history=history_of(done), sources=list(sources) if sources else None, k=int(k) if k else None
             )
@@ -264,6 +273,52 @@ class ChatHandler:
             if self.stream_delay:
                 time.sleep(self.stream_delay)
         yield [*before, {"role": "assistant", "content": answer_html(result, len(done))}], panel, done, ""
+
+    def backends(self) -> list[str]:
+        """The answerers this UI offers: extractive, and the configured generative one if any."""
+        configured = self.assistant.backend()
+        return ["extractive"] if configured == "extractive" else [configured, "extractive"]
+
+    def _stream(  # noqa: PLR0917 - the respond() inputs, passed on
+        self,
+        text: str,
+        before: list[Message],
+        done: list[Turn],
+        backend: str | None,
+        k: float | None,
+        sources: Sequence[str] | None,
+    ) -> Iterator[Outputs]:
+        """Show a generative answer token by token, then the checked answer and its sources."""
+        panel = render_sources(done)
+        partial = Answer(text, "", False)  # no citations yet: markers stay plain text while streaming
+        streamed = ""
+        result: Answer | None = None
+        try:
+            for item in self.assistant.stream(
+                text,
+                history=history_of(done),
+                sources=list(sources) if sources else None,
+                k=int(k) if k else None,
+                answerer=backend,
+            ):
+                if isinstance(item, Answer):
+                    result = item
+                    break
+                streamed += item
+                shown = answer_html(partial, len(done) + 1, streamed) + "▍"
+                yield [*before, {"role": "assistant", "content": shown}], panel, done, ""
+        except Exception as exc:  # noqa: BLE001 - every failure becomes one chat line; the server keeps serving
+            yield [*before, {"role": "assistant", "content": error_html(exc)}], panel, done, text
+            return
+        if result is None:  # pragma: no cover - Assistant.stream always ends with the Answer
+            return
+        done = [*done, Turn(text.strip(), result)]
+        yield (
+            [*before, {"role": "assistant", "content": answer_html(result, len(done))}],
+            render_sources(done),
+            done,
+            "",
+        )
 
     def clear(self) -> Outputs:
         """Start over: empty chat, empty panel, no history."""
@@ -349,7 +404,8 @@ def build_app(assistant: Assistant, *, stream_delay: float = 0.02) -> gr.Blocks:
                     sources = gr.Dropdown(
                         choices=handler.source_choices(), multiselect=True, label="Only these documents (empty: all)"
                     )
-                    backend = gr.Dropdown(choices=BACKENDS, value=BACKENDS[0], label="Answerer")
+                    offered = handler.backends()
+                    backend = gr.Dropdown(choices=offered, value=offered[0], label="Answerer")
             with gr.Column(scale=2):
                 gr.Markdown("### Sources")
                 panel = gr.HTML(render_sources([]), elem_id="sources-panel", js_on_load=None)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from assistant.cli import main
+from assistant.models import model_path
 
 
 @pytest.fixture
@@ -74,3 +75,28 @@ def test_chat_keeps_the_conversation(cli_root: Path) -> None:
     out = stdout.getvalue()
     assert "41 healthy control subjects" in out
     assert "conversation cleared" in out
+
+
+@pytest.mark.llm
+@pytest.mark.skipif(not model_path("smollm2-135m").is_file(), reason="run `assistant models install smollm2-135m`")
+def test_ask_and_chat_stream_a_local_model_answer(cli_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With --answerer local, tokens are printed as they arrive, then the checked answer or a one-line fallback."""
+    monkeypatch.setenv("ASSISTANT_LLM__MODEL", "smollm2-135m")
+    monkeypatch.setenv("ASSISTANT_LLM__CONTEXT_WINDOW", "2048")
+    monkeypatch.setenv("ASSISTANT_LLM__MAX_NEW_TOKENS", "32")
+    writes: list[str] = []
+
+    class Recording(io.StringIO):
+        def write(self, text: str) -> int:
+            writes.append(text)
+            return super().write(text)
+
+    stdout = Recording()
+    assert main(["--answerer", "local", "ask", "How many healthy controls were in the study?"], stdout=stdout) == 0
+    assert len(writes) > 3  # streamed piece by piece, not printed at once
+    out = stdout.getvalue()
+    assert any(end in out for end in ("Sources:", "Note:", "Related passages"))
+    stdin = io.StringIO("What did the magnetization transfer study find?\nHow many controls were in it?\n/quit\n")
+    chat = io.StringIO()
+    assert main(["--answerer", "local", "chat"], stdin=stdin, stdout=chat) == 0
+    assert sum(chat.getvalue().count(end) for end in ("Sources:", "Note:", "Related passages")) >= 2

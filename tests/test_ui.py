@@ -14,9 +14,10 @@ import pytest
 from assistant import cli
 from assistant.embedding import Embedder
 from assistant.errors import ConfigError
+from assistant.models import model_path
 from assistant.pipeline import Assistant
 from assistant.records import Answer, Citation, Passage
-from assistant.settings import Settings, StoreSettings
+from assistant.settings import AnsweringSettings, LLMSettings, Settings, StoreSettings
 from assistant.ui import (
     ChatHandler,
     Turn,
@@ -351,3 +352,23 @@ def test_server_serves_no_files_from_disk_and_has_analytics_off(assistant: Assis
         assert httpx.get(url, timeout=10).status_code == 200
     finally:
         demo.close()
+
+
+@pytest.mark.llm
+@pytest.mark.skipif(not model_path("smollm2-135m").is_file(), reason="run `assistant models install smollm2-135m`")
+def test_local_model_answer_streams_real_tokens_then_the_checked_answer(assistant: Assistant) -> None:
+    """With the local model, the chat grows token by token; sources and turns appear with the final answer."""
+    llm = LLMSettings(model="smollm2-135m", context_window=2048, max_new_tokens=32)
+    settings = assistant.settings.model_copy(update={"answering": AnsweringSettings(answerer="local"), "llm": llm})
+    local = Assistant(settings, embedder=assistant.embedder, store=assistant.store)
+    handler = ChatHandler(local, stream_delay=0)
+    assert handler.backends() == ["local", "extractive"]
+    outputs = run(handler, FIRST)
+    partial = [chat[-1]["content"] for chat, _panel, _turns, _box in outputs if chat[-1]["content"].endswith("▍")]
+    assert len(partial) > 3
+    assert all(len(a) <= len(b) for a, b in itertools.pairwise(partial))
+    chat, panel, turns, _box = outputs[-1]
+    assert not chat[-1]["content"].endswith("▍")
+    assert len(turns) == 1
+    assert turns[0].answer.answerer in {"local", "extractive"}
+    assert 'id="turn-1"' in panel
