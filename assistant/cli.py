@@ -1,4 +1,4 @@
-"""Command line: `assistant ingest | ask | chat | status | ui | models`.
+"""Command line: `assistant ingest | ask | chat | status | ui | models | eval`.
 
 `main(argv)` returns the exit code, so tests call it directly. An `AssistantError` prints one line
 on stderr and exits 1; any other exception is a bug and keeps its traceback.
@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     ui = commands.add_parser("ui", help="serve the web UI (Gradio) on a local port")
     ui.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     ui.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
+    from assistant.evaluation.command import add_parser as add_eval_parser
+
+    add_eval_parser(commands)
     models = commands.add_parser("models", help="list or install the local language models")
     models_commands = models.add_subparsers(dest="models_command", required=True)
     models_commands.add_parser("list", help="known models and where they are installed")
@@ -220,6 +223,10 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
         if args.command == "chat":
             assistant.ensure_index()
             return _chat(assistant, stdin or sys.stdin, out)
+        if args.command == "eval":
+            from assistant.evaluation.command import run as run_eval
+
+            return run_eval(args, assistant, out)
         if args.command == "ui":
             from assistant.ui import serve
 

@@ -1,0 +1,220 @@
+"""Judge validity: how often a judge agrees with human support labels.
+
+Two human-labelled sets, read in place from the shared benchmarks folder (never copied here):
+
+- ExpertQA (Malaviya et al., 2024, MIT): claims of system answers with the evidence they cite and
+  an expert `support` label. Task: "Complete" (supported) against "Incomplete" (evidence cited but
+  not supporting). "Missing" claims cite no evidence at all (trivially unsupported), and "Partial"
+  and "N/A" are ambiguous, so all three are left out.
+- SciFact (Wadden et al., 2020; claims CC BY 4.0, abstracts ODC-By): dev claims with SUPPORT /
+  CONTRADICT labels against an abstract, or none (not enough information; judged against the first
+  abstract the claim cites). Tasks: supported against not (binary), and supported / contradicted /
+  unsupported (three-way).
+
+Items are split in two halves by a hash of their id: the offline judge's weight and threshold are
+fitted on the dev half (`--calibrate`) and every number reported is on the held-out half. The score
+is balanced accuracy (mean recall per class), so always answering "supported" scores 0.5.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tqdm import tqdm
+
+from assistant.errors import ConfigError
+from assistant.evaluation.judges import Judge, OfflineJudge, contradiction
+from assistant.evaluation.metrics import Verdict, balanced_accuracy
+
+if TYPE_CHECKING:
+    from assistant.pipeline import Assistant
+
+_MARKER = re.compile(r"\s*\[\d+\]")
+# LLM judges run at a few seconds per item on a CPU: a few hundred items per dataset is enough.
+LLM_DEFAULT_LIMIT = 150
+
+
+@dataclass(frozen=True)
+class LabelledClaim:
+    """A claim, the passages it is judged against, and the human label."""
+
+    dataset: str
+    id: str
+    claim: str
+    passages: tuple[str, ...]
+    label: Verdict
+
+    @property
+    def dev(self) -> bool:
+        """Whether the item is in the dev half (calibration) rather than the held-out half (reporting)."""
+        return hashlib.sha256(f"{self.dataset}:{self.id}".encode()).digest()[0] % 2 == 0
+
+
+def load_expertqa(path: Path) -> list[LabelledClaim]:
+    """ExpertQA claims labelled Complete (supported) or Incomplete (unsupported), with their evidence."""
+    labels = {"Complete": Verdict.SUPPORTED, "Incomplete": Verdict.UNSUPPORTED}
+    items = []
+    for number, line in enumerate(path.read_text().splitlines()):
+        record = json.loads(line)
+        for system, answer in sorted(record["answers"].items()):
+            for position, claim in enumerate(answer["claims"]):
+                label = labels.get(claim.get("support", ""))
+                # Each evidence string opens with "[n] url" and a blank line: the text follows.
+                passages = tuple(e.split("\n\n", 1)[-1].strip() for e in claim.get("evidence") or [])
+                if label is None or not passages:
+                    continue
+                text = _MARKER.sub("", claim["claim_string"]).strip()
+                items.append(LabelledClaim("expertqa", f"{number}/{system}/{position}", text, passages, label))
+    return items
+
+
+def load_scifact(claims: Path, corpus: Path) -> list[LabelledClaim]:
+    """SciFact dev claims with their abstract: SUPPORT, CONTRADICT, or no evidence (unsupported)."""
+    records = [json.loads(line) for line in claims.read_text().splitlines() if line.strip()]
+    wanted: set[str] = set()
+    for record in records:
+        wanted |= set(record["evidence"]) | {str(d) for d in record["cited_doc_ids"][:1]}
+    abstracts: dict[str, str] = {}
+    with corpus.open() as handle:
+        for line in handle:
+            doc = json.loads(line)
+            if doc["_id"] in wanted:
+                abstracts[doc["_id"]] = f"{doc['title']}\n{doc['text']}"
+    labels = {"SUPPORT": Verdict.SUPPORTED, "CONTRADICT": Verdict.CONTRADICTED}
+    items = []
+    for record in records:
+        if record["evidence"]:
+            doc, sets = next(iter(record["evidence"].items()))
+            label = labels[sets[0]["label"]]
+        else:
+            doc, label = str(record["cited_doc_ids"][0]), Verdict.UNSUPPORTED
+        if doc in abstracts:
+            items.append(LabelledClaim("scifact", str(record["id"]), record["claim"], (abstracts[doc],), label))
+    return items
+
+
+def load_benchmarks(folder: Path) -> list[LabelledClaim]:
+    """Both labelled sets from the shared benchmarks folder, or a ConfigError saying what is missing."""
+    expertqa = folder / "expertqa" / "rand_test.jsonl"
+    claims, corpus = folder / "scifact" / "claims_dev.jsonl", folder / "scifact" / "corpus.jsonl"
+    for path in (expertqa, claims, corpus):
+        if not path.is_file():
+            raise ConfigError(f"{path} not found: pass --benchmarks with the folder holding expertqa/ and scifact/")
+    return load_expertqa(expertqa) + load_scifact(claims, corpus)
+
+
+def scores(items: Sequence[LabelledClaim], predicted: Sequence[Verdict]) -> dict[str, dict[str, Any]]:
+    """Balanced accuracy per dataset and task (binary: supported or not; SciFact also three-way)."""
+    out: dict[str, dict[str, Any]] = {}
+    for dataset in sorted({i.dataset for i in items}):
+        rows = [(i.label, p) for i, p in zip(items, predicted, strict=True) if i.dataset == dataset]
+        gold = [str(g is Verdict.SUPPORTED) for g, _ in rows]
+        guess = [str(p is Verdict.SUPPORTED) for _, p in rows]
+        task = "Complete vs Incomplete" if dataset == "expertqa" else "SUPPORT vs CONTRADICT + no evidence"
+        out[dataset] = {"balanced_accuracy": balanced_accuracy(gold, guess), "n": len(rows), "task": task}
+        if dataset == "scifact":
+            three = balanced_accuracy([str(g) for g, _ in rows], [str(p) for _, p in rows])
+            task = "supported / contradicted / unsupported"
+            out["scifact_3way"] = {"balanced_accuracy": three, "n": len(rows), "task": task}
+    return out
+
+
+def _round(table: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {k: {**v, "balanced_accuracy": round(v["balanced_accuracy"], 3)} for k, v in table.items()}
+
+
+def calibrate(judge: OfflineJudge, items: Sequence[LabelledClaim]) -> tuple[float, float]:
+    """The (weight, threshold) that maximise the mean binary balanced accuracy over the datasets of `items`."""
+    judge.warm([text for i in items for text in (i.claim, *i.passages)])
+    signals = []
+    for item in items:
+        coverage, cosine, missing, closest = judge.signals(item.claim, item.passages)
+        vetoed = bool(missing) or bool(closest and contradiction(item.claim, closest))
+        signals.append((coverage, cosine, vetoed))
+    best = (-1.0, judge.weight, judge.threshold)
+    for weight in (w / 10 for w in range(11)):
+        for threshold in (t / 100 for t in range(20, 96, 2)):
+            predicted = [
+                Verdict.SUPPORTED
+                if not vetoed and weight * cov + (1 - weight) * cos >= threshold
+                else Verdict.UNSUPPORTED
+                for cov, cos, vetoed in signals
+            ]
+            table = scores(items, predicted)
+            value = sum(table[d]["balanced_accuracy"] for d in ("expertqa", "scifact") if d in table) / 2
+            if value > best[0]:
+                best = (value, weight, threshold)
+    return best[1], best[2]
+
+
+def judge_items(judge: Judge, items: Sequence[LabelledClaim], *, progress: bool = True) -> list[Verdict]:
+    """The judge's verdict on every item."""
+    if isinstance(judge, OfflineJudge):
+        judge.warm([text for i in items for text in (i.claim, *i.passages)])
+    return [judge.judge(i.claim, i.passages).verdict for i in tqdm(items, desc=judge.name, disable=not progress)]
+
+
+def _sample(items: Sequence[LabelledClaim], limit: int | None) -> list[LabelledClaim]:
+    """At most `limit` items per dataset, in a fixed hash order (the same sample every run)."""
+    if limit is None:
+        return list(items)
+    chosen: list[LabelledClaim] = []
+    for dataset in sorted({i.dataset for i in items}):
+        rows = sorted((i for i in items if i.dataset == dataset), key=lambda i: hashlib.sha256(i.id.encode()).digest())
+        chosen += rows[:limit]
+    return chosen
+
+
+def validate(
+    assistant: Assistant,
+    *,
+    judge: str = "auto",
+    model: str | None = None,
+    benchmarks: Path,
+    limit: int | None = None,
+    calibrate_first: bool = False,
+    save: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Score a judge against the held-out half of the human labels; optionally store the numbers in `save`."""
+    from assistant.evaluation.runner import make_judge
+
+    chosen = make_judge(judge, assistant, model)
+    items = load_benchmarks(benchmarks)
+    dev = [i for i in items if i.dev]
+    held_out = [i for i in items if not i.dev]
+    if calibrate_first:
+        if not isinstance(chosen, OfflineJudge):
+            raise ConfigError("--calibrate fits the offline judge; leave it out for --judge llm")
+        chosen.weight, chosen.threshold = calibrate(chosen, dev)
+        log(f"calibrated on {len(dev)} dev items: weight = {chosen.weight}, threshold = {chosen.threshold}")
+    if limit is None and not isinstance(chosen, OfflineJudge):
+        limit = LLM_DEFAULT_LIMIT
+    sample = _sample(held_out, limit)
+    log(f"judging {len(sample)} held-out items with the {chosen.name} judge")
+    table = _round(scores(sample, judge_items(chosen, sample)))
+    for dataset, row in table.items():
+        accuracy = row["balanced_accuracy"]
+        log(f"{chosen.name:>12} {dataset:<13} balanced accuracy {accuracy:.3f}  n = {row['n']}  ({row['task']})")
+    entry: dict[str, Any] = {
+        "measured": datetime.now(UTC).date().isoformat(),
+        "judge": chosen.describe(),
+        "split": "held-out half (items whose id hash is odd); calibration used the other half",
+        "sample": f"at most {limit} items per dataset" if limit else "all held-out items",
+        "datasets": table,
+    }
+    if save is not None:
+        stored = json.loads(save.read_text()) if save.is_file() else {}
+        stored.setdefault("judges", {})[chosen.name] = entry
+        stored["measured"] = datetime.now(UTC).date().isoformat()
+        stored["command"] = "assistant eval --validate-judges [--judge llm] (see README, Evaluate)"
+        save.write_text(json.dumps(stored, indent=2, ensure_ascii=False) + "\n")
+        log(f"saved to {save}")
+    return entry
