@@ -175,13 +175,16 @@ def acronyms(text: str) -> dict[str, set[str]]:
     """
     found: dict[str, set[str]] = {}
     for match in _ACRONYM.finditer(text):
+        key = analyse(match.group(2))
+        if not key:
+            continue  # "(AND)", "(IT)": an acronym that is also a stop word defines nothing searchable
         words = match.group(1).split()
         letters = [c.lower() for c in match.group(2) if c.isalpha()]
         for size in range(1, len(words) + 1):
             candidate = words[-size:]
             initials = [part[0].lower() for word in candidate for part in re.split(r"[-‐]", word) if part]
             if initials[: len(letters)] == letters or [w[0].lower() for w in candidate] == letters:
-                found[analyse(match.group(2))[0]] = set(analyse(" ".join(candidate)))
+                found[key[0]] = set(analyse(" ".join(candidate)))
                 break
     return found
 

@@ -130,3 +130,10 @@ def test_acronyms_and_prefix_matching() -> None:
     assert found["mdd"] == {"major", "depress", "disord"}
     assert matches("hippocampus", {"hippocamp"}) and matches("amygdala", {"amygdalar"})
     assert not matches("correl", {"correct"})
+
+
+def test_acronym_that_is_a_stop_word_is_ignored() -> None:
+    """An acronym that analyses to nothing ("(AND)", "(IT)") is skipped instead of crashing the answerer."""
+    found = acronyms("the axillary node dissection (AND) and information technology (IT) teams")
+    assert "and" not in found
+    assert all(found.values())
