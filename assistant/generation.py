@@ -6,8 +6,8 @@ it becomes an `Answer`. Passages reach the model numbered and fenced as data
 (`<passage id="1" ...>...</passage>`); text inside a document that looks like a fence or a chat
 template token is defused first, so a document cannot close its passage or open a new turn.
 
-Token budget (tiktoken's `cl100k_base`, padded because the local models' own tokenizers need more
-tokens for the same text): the passages that fit the context window after the instructions, the
+Token budget (tiktoken's `cl100k_base`, padded because other models' tokenizers may need more tokens
+for the same text): the passages that fit the context window after the instructions, the
 question and the answer's token allowance, in rank order; a conversation condensed into a
 standalone question keeps its newest turns that fit.
 """
@@ -46,7 +46,9 @@ CONDENSE = (
     "like it, they, the study with what they refer to. Reply with the rewritten question only."
 )
 
-SAFETY = 1.3  # cl100k_base undercounts the local models' tokens by up to ~30 %
+# Model tokens per cl100k_base token: 1.00-1.06 measured for Qwen2.5 and SmolLM2 on the seed corpus;
+# models with smaller vocabularies (Llama 2, Mistral) need up to ~1.3.
+SAFETY = 1.3
 PER_MESSAGE = 8  # chat-template tokens around each message
 NOT_ANSWERED = "the model found no answer in the retrieved passages"
 

@@ -63,7 +63,13 @@ class LlamaCppChat(BaseChatModel):
     def _identifying_params(self) -> dict[str, Any]:
         return {"model_path": self.model_path, "n_ctx": self.n_ctx, "temperature": self.temperature}
 
+    def tokens(self, text: str) -> int:
+        """How many of this model's tokens `text` is (loads the model)."""
+        with self._lock:
+            return len(self._load().tokenize(text.encode(), add_bos=False, special=True))
+
     def _load(self) -> Llama:
+        """The loaded model; callers hold the lock."""
         if self._llama is None:
             from llama_cpp import Llama
 
@@ -213,9 +219,11 @@ def stream_text(
     reply is empty.
     """
     produced = False
+    chunks: Iterator[Any] | None = None
     try:
         last = time.monotonic()
-        for chunk in runnable.stream(inputs):
+        chunks = runnable.stream(inputs)
+        for chunk in chunks:
             now = time.monotonic()
             if now - last > timeout:
                 raise BackendError(f"{where} timed out after {timeout:g} s")
@@ -228,5 +236,10 @@ def stream_text(
         raise
     except _error_types() as exc:
         raise BackendError(one_line(exc, where, timeout)) from exc
+    finally:
+        # Stop the generation now (and release the local model's lock), not when garbage is collected.
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
     if not produced:
         raise BackendError(f"{where} returned an empty answer")

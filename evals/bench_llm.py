@@ -1,0 +1,119 @@
+"""Speed of the local generative answerer: model load, time to first token, tokens per second.
+
+Run from the repo root:  .venv/bin/python evals/bench_llm.py [--model qwen2.5-coder-1.5b] [--questions 8]
+
+The seed corpus is indexed in a temporary folder; the first --questions answerable golden questions
+without history are answered through `Assistant.stream` with the local backend (default settings:
+4096-token window, 384 new tokens at most, temperature 0). Per question:
+
+- time to first token: from the call to the first streamed text (retrieval, prompt processing);
+- tokens per second: the answer's tokens (counted with the model's own tokenizer) after the first,
+  over the time from the first to the last;
+- prompt tokens: the chat prompt as the model sees it (instructions, fenced passages, question).
+
+Medians are printed, then one JSON line. Needs the model installed (`assistant models install`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from assistant.evaluation.golden import load_golden  # noqa: E402
+from assistant.generation import format_passages  # noqa: E402
+from assistant.llm import LlamaCppChat  # noqa: E402
+from assistant.models import DEFAULT_MODEL  # noqa: E402
+from assistant.pipeline import Assistant  # noqa: E402
+from assistant.records import Answer  # noqa: E402
+from assistant.settings import AnsweringSettings, LLMSettings, Settings, StoreSettings  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="installed model name or .gguf path")
+    parser.add_argument("--questions", type=int, default=8, help="golden questions to answer")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: every core)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        shutil.copytree(REPO / "corpus", root / "corpus")
+        settings = Settings(
+            corpus=root / "corpus",
+            store=StoreSettings(path=root / "index"),
+            answering=AnsweringSettings(answerer="local"),
+            llm=LLMSettings(model=args.model, threads=args.threads),
+        )
+        assistant = Assistant(settings)
+        assistant.ingest(progress=False)
+        generative = assistant.generative("local")
+        model = generative.chat_model
+        if not isinstance(model, LlamaCppChat):
+            raise SystemExit("the local backend did not build a LlamaCppChat")
+        started = time.perf_counter()
+        model.tokens("warm-up")  # loads the model
+        load_s = time.perf_counter() - started
+
+        golden = [g for g in load_golden(REPO / "evals" / "golden.jsonl") if g.answerable and not g.history]
+        rows = []
+        for item in golden[: args.questions]:
+            started = time.perf_counter()
+            stamps: list[float] = []
+            pieces: list[str] = []
+            result: Answer | None = None
+            for part in assistant.stream(item.question):
+                if isinstance(part, Answer):
+                    result = part
+                else:
+                    stamps.append(time.perf_counter())
+                    pieces.append(part)
+            if result is None or not stamps:
+                continue
+            tokens = model.tokens("".join(pieces))
+            fitted = generative.budget.passages(item.question, assistant.retrieve(item.question))
+            prompt = generative.chain.first.invoke(  # type: ignore[attr-defined]
+                {"passages": format_passages(fitted), "question": item.question}
+            )
+            rows.append(
+                {
+                    "id": item.id,
+                    "first_token_s": stamps[0] - started,
+                    "tokens": tokens,
+                    "tokens_per_s": (tokens - 1) / (stamps[-1] - stamps[0]) if tokens > 1 else 0.0,
+                    "total_s": time.perf_counter() - started,
+                    "prompt_tokens": model.tokens(prompt.to_string()),
+                    "answerer": result.answerer,
+                    "citations": len(result.citations),
+                }
+            )
+            row = rows[-1]
+            print(
+                f"{item.id:<32} first token {row['first_token_s']:5.2f} s  {row['tokens']:4d} tokens "
+                f"{row['tokens_per_s']:5.1f}/s  prompt {row['prompt_tokens']:5d}  {row['answerer']}"
+                f" ({row['citations']} citations)",
+                flush=True,
+            )
+    summary = {
+        "model": args.model,
+        "load_s": round(load_s, 2),
+        "questions": len(rows),
+        "median_first_token_s": round(statistics.median(r["first_token_s"] for r in rows), 2),
+        "median_tokens_per_s": round(statistics.median(r["tokens_per_s"] for r in rows), 1),
+        "median_total_s": round(statistics.median(r["total_s"] for r in rows), 2),
+        "median_prompt_tokens": statistics.median(r["prompt_tokens"] for r in rows),
+        "generated_answers_kept": sum(r["answerer"] == "local" for r in rows),
+    }
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
