@@ -150,7 +150,8 @@ class GenerativeAnswerer:
         """The follow-up `question` rewritten as a standalone question ("" if the model's reply is unusable)."""
         room = self.llm.context_window // 2 - self.budget.count(CONDENSE + question)
         inputs = {"history": _lc_messages(self.budget.history(history, room)), "question": question}
-        reply = "".join(stream_text(self.condenser, inputs, timeout=self.llm.timeout, where=self.where))
+        deltas = stream_text(self.condenser, inputs, timeout=self.llm.timeout, where=self.where, max_chunks=96)
+        reply = "".join(deltas)
         return standalone(reply, question)
 
     def stream(self, question: str, passages: Sequence[Passage], *, standalone_question: str) -> Iterator[str | Answer]:
@@ -164,7 +165,8 @@ class GenerativeAnswerer:
             raise BackendError(f"no passage fits the context window of {self.llm.context_window} tokens")
         inputs = {"passages": format_passages(fitted), "question": standalone_question}
         pieces: list[str] = []
-        for delta in stream_text(self.chain, inputs, timeout=self.llm.timeout, where=self.where):
+        limit = self.llm.max_new_tokens
+        for delta in stream_text(self.chain, inputs, timeout=self.llm.timeout, where=self.where, max_chunks=limit):
             pieces.append(delta)
             yield delta
         raw = "".join(pieces)

@@ -210,16 +210,24 @@ def one_line(exc: BaseException, where: str, timeout: float) -> str:
 
 
 def stream_text(
-    runnable: Runnable[Any, Any], inputs: Any, *, timeout: float, where: str = "the language model"
+    runnable: Runnable[Any, Any],
+    inputs: Any,
+    *,
+    timeout: float,
+    where: str = "the language model",
+    max_chunks: int | None = None,
 ) -> Iterator[str]:
     """The text `runnable` (a chat model, or a chain ending in one) streams for `inputs`, as deltas.
 
+    `max_chunks` stops reading after that many deltas (each holds at least one token): some
+    OpenAI-compatible servers ignore the token limit ChatOpenAI sends (`max_completion_tokens`).
     Raises `BackendError` when the request fails, when no token arrives for `timeout` seconds (the
     local model cannot be interrupted mid-token, so this is checked as tokens arrive), or when the
     reply is empty.
     """
     produced = False
     chunks: Iterator[Any] | None = None
+    count = 0
     try:
         last = time.monotonic()
         chunks = runnable.stream(inputs)
@@ -232,6 +240,9 @@ def stream_text(
             if text:
                 produced = produced or bool(text.strip())
                 yield text
+            count += 1
+            if max_chunks is not None and count >= max_chunks:
+                break
     except BackendError:
         raise
     except _error_types() as exc:

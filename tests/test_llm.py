@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_ollama import ChatOllama
 from langchain_openai import ChatOpenAI
 
@@ -108,6 +109,13 @@ def test_unreachable_ollama_is_one_line_and_falls_back(indexed: Assistant) -> No
     assert "unreachable" in result.fallback
     assert "\n" not in result.fallback
     assert result.citations
+
+
+def test_stream_stops_after_the_chunk_limit_and_empty_replies_are_errors() -> None:
+    """A server that ignores the token limit is cut off; a blank reply is a BackendError."""
+    assert "".join(stream_text(FakeListChatModel(responses=["abcdef"]), "x", timeout=5, max_chunks=3)) == "abc"
+    with pytest.raises(BackendError, match="empty answer"):
+        list(stream_text(FakeListChatModel(responses=[" \n "]), "x", timeout=5))
 
 
 @pytest.mark.llm

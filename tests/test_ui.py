@@ -225,7 +225,7 @@ def test_missing_index_over_an_empty_corpus_is_one_line(tmp_path: Path, embedder
 
 
 def test_unknown_backend_is_refused(assistant: Assistant) -> None:
-    """Only the extractive answerer exists for now."""
+    """An answerer the UI does not offer is refused with a one-line error."""
     chat = list(ChatHandler(assistant, stream_delay=0).respond("Hi?", [], [], None, None, "gpt"))[-1][0]
     assert "unknown answerer" in chat[-1]["content"]
 
