@@ -27,7 +27,8 @@ def test_verbatim_and_paraphrased_statements_are_supported(judge: OfflineJudge) 
         judge.judge("Regional MTRs were not associated with symptom severity or illness duration.", [PASSAGE]).verdict
         is Verdict.SUPPORTED
     )
-    assert judge.judge("The study included 41 healthy controls.", [PASSAGE]).verdict is Verdict.SUPPORTED
+    paraphrase = "The participants were 69 patients with major depressive disorder and 41 healthy controls."
+    assert judge.judge(paraphrase, [PASSAGE]).verdict is Verdict.SUPPORTED
 
 
 def test_unrelated_statement_is_unsupported(judge: OfflineJudge) -> None:

@@ -40,8 +40,8 @@ if TYPE_CHECKING:
     from assistant.embedding import Embedder
 
 # Fitted by `assistant eval --validate-judges --calibrate` on the dev half of the labelled claims.
-WEIGHT = 0.5
-THRESHOLD = 0.6
+WEIGHT = 0.3
+THRESHOLD = 0.66
 # The closest evidence sentence must hold this share of the statement's words before a negation,
 # direction or number mismatch with it counts as a contradiction rather than a different topic.
 CONTRADICTION_OVERLAP = 0.6

@@ -37,8 +37,8 @@ if TYPE_CHECKING:
     from assistant.pipeline import Assistant
 
 _MARKER = re.compile(r"\s*\[\d+\]")
-# LLM judges run at a few seconds per item on a CPU: a few hundred items per dataset is enough.
-LLM_DEFAULT_LIMIT = 150
+# LLM judges take ~10 s per item on a busy 2-core CPU: by default a fixed sample per dataset.
+LLM_DEFAULT_LIMIT = 40
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,10 @@ def load_expertqa(path: Path) -> list[LabelledClaim]:
         for system, answer in sorted(record["answers"].items()):
             for position, claim in enumerate(answer["claims"]):
                 label = labels.get(claim.get("support", ""))
-                # Each evidence string opens with "[n] url" and a blank line: the text follows.
-                passages = tuple(e.split("\n\n", 1)[-1].strip() for e in claim.get("evidence") or [])
+                # Each evidence string opens with "[n] url" and a blank line, then the text; some hold
+                # the URL alone, which gives a judge nothing to read.
+                evidence = [e.split("\n\n", 1) for e in claim.get("evidence") or []]
+                passages = tuple(p[1].strip() for p in evidence if len(p) == 2 and p[1].strip())
                 if label is None or not passages:
                     continue
                 text = _MARKER.sub("", claim["claim_string"]).strip()
