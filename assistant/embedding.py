@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 # Nothing may be fetched from a model hub at run time; these make any library that tries fail fast.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# torch and llama.cpp share libgomp, which reads this once, when the first of them loads. Its default
+# (threads spin while they wait) made the local language model 8x slower in a process that had loaded
+# torch, on cores busy with other work (evals/bench_llm.py); waiting passively costs little when idle.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 _PAD = "[PAD]"  # BERT's padding token (id 0)
 MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"

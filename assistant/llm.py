@@ -71,6 +71,9 @@ class LlamaCppChat(BaseChatModel):
     def _load(self) -> Llama:
         """The loaded model; callers hold the lock."""
         if self._llama is None:
+            # Spinning OpenMP threads slow llama.cpp down badly on busy cores (see embedding.py, which
+            # sets the same before torch loads); libgomp reads this once, when it is first loaded.
+            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
             from llama_cpp import Llama
 
             self._llama = Llama(

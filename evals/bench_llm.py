@@ -9,7 +9,10 @@ without history are answered through `Assistant.stream` with the local backend (
 - time to first token: from the call to the first streamed text (retrieval, prompt processing);
 - tokens per second: the answer's tokens (counted with the model's own tokenizer) after the first,
   over the time from the first to the last;
-- prompt tokens: the chat prompt as the model sees it (instructions, fenced passages, question).
+- prompt tokens: the chat prompt as the model sees it (instructions, fenced passages, question);
+- correct: the golden set's scoring (`assistant/evaluation/golden.py`) of the final answer (a
+  fallback counts as what it is, the extractive answer), beside the extractive answerer's score on
+  the same questions, and citations that are not verbatim spans.
 
 Medians are printed, then one JSON line. Needs the model installed (`assistant models install`).
 """
@@ -28,9 +31,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from assistant.evaluation.golden import load_golden  # noqa: E402
+from assistant.evaluation.golden import load_golden, score  # noqa: E402
 from assistant.generation import format_passages  # noqa: E402
 from assistant.llm import LlamaCppChat  # noqa: E402
+from assistant.loading import load_file  # noqa: E402
 from assistant.models import DEFAULT_MODEL  # noqa: E402
 from assistant.pipeline import Assistant  # noqa: E402
 from assistant.records import Answer  # noqa: E402
@@ -62,6 +66,8 @@ def main() -> int:
         model.tokens("warm-up")  # loads the model
         load_s = time.perf_counter() - started
 
+        corpus = root / "corpus"
+        texts = {path.name: load_file(path, corpus).text for path in corpus.iterdir()}
         golden = [g for g in load_golden(REPO / "evals" / "golden.jsonl") if g.answerable and not g.history]
         rows = []
         for item in golden[: args.questions]:
@@ -95,10 +101,16 @@ def main() -> int:
                 }
             )
             row = rows[-1]
+            checked = score(item, result, texts)
+            row["correct"] = checked.correct
+            row["bad_citations"] = len(checked.bad_citations)
+            row["extractive_correct"] = score(
+                item, assistant.answer(item.question, answerer="extractive"), texts
+            ).correct
             print(
                 f"{item.id:<32} first token {row['first_token_s']:5.2f} s  {row['tokens']:4d} tokens "
                 f"{row['tokens_per_s']:5.1f}/s  prompt {row['prompt_tokens']:5d}  {row['answerer']}"
-                f" ({row['citations']} citations)",
+                f" ({row['citations']} citations, {'correct' if row['correct'] else 'wrong'})",
                 flush=True,
             )
     summary = {
@@ -110,6 +122,9 @@ def main() -> int:
         "median_total_s": round(statistics.median(r["total_s"] for r in rows), 2),
         "median_prompt_tokens": statistics.median(r["prompt_tokens"] for r in rows),
         "generated_answers_kept": sum(r["answerer"] == "local" for r in rows),
+        "correct": sum(bool(r["correct"]) for r in rows),
+        "extractive_correct": sum(bool(r["extractive_correct"]) for r in rows),
+        "non_verbatim_citations": sum(int(r["bad_citations"]) for r in rows),
     }
     print(json.dumps(summary))
     return 0
