@@ -138,10 +138,17 @@ def _validity_lines(report: Mapping[str, Any]) -> list[str]:
     validity = report.get("judge_validity")
     if not validity:
         return ["- judge validity: not measured (run `assistant eval --validate-judges`)"]
-    lines = [f"- judge validity (balanced accuracy against human labels, {validity.get('measured', '?')}):"]
+    lines = [
+        f"- judge validity (balanced accuracy against human labels, 0.5 = chance; {validity.get('measured', '?')}); "
+        "read judge-based scores as a screen and check the statements listed below:"
+    ]
     for dataset, row in validity.get("datasets", {}).items():
         lines.append(f"  - {dataset}: {fmt('', row.get('balanced_accuracy'))} (n = {row.get('n')}; {row.get('task')})")
     return lines
+
+
+def _names(sources: Sequence[str]) -> str:
+    return ", ".join(sources) if sources else "none"
 
 
 def _cell(text: str, limit: int = 160) -> str:
@@ -157,8 +164,8 @@ def markdown(report: Mapping[str, Any]) -> str:
         f"# Eval report {report['created']}",
         "",
         f"- index fingerprint: `{report['index_fingerprint']}`; {report['corpus']['documents']} documents",
-        f"- corpus update before this run: added {ingest['added'] or 'none'}, changed {ingest['updated'] or 'none'}, "
-        f"removed {ingest['removed'] or 'none'}",
+        f"- corpus update before this run: added {_names(ingest['added'])}; changed {_names(ingest['updated'])}; "
+        f"removed {_names(ingest['removed'])}",
         f"- judge: `{judge.get('name')}` ({', '.join(f'{k}={v}' for k, v in judge.items() if k != 'name')})",
         *_validity_lines(report),
         f"- golden sets: {', '.join(report['golden'])}; retrieval depth k = {report['k']}",
