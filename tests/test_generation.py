@@ -9,6 +9,7 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from assistant.citing import ABSTAIN_PHRASE
 from assistant.embedding import Embedder
+from assistant.errors import QuestionError
 from assistant.generation import Budget, answer_prompt, defuse, format_passages, standalone
 from assistant.models import model_path
 from assistant.pipeline import Assistant
@@ -223,3 +224,10 @@ def test_local_smollm_end_to_end_keeps_the_guarantees(indexed: Assistant) -> Non
             assert not any("Ignore" in c.text for c in result.citations)
         else:
             assert result.fallback
+
+
+def test_bad_questions_raise_before_anything_is_streamed(indexed: Assistant) -> None:
+    """An empty question is a QuestionError on the first step of the stream, as with answer()."""
+    stream = with_model(indexed, recorded("never used")).stream("  ")
+    with pytest.raises(QuestionError, match="empty"):
+        next(stream)

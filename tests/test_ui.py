@@ -372,3 +372,11 @@ def test_local_model_answer_streams_real_tokens_then_the_checked_answer(assistan
     assert len(turns) == 1
     assert turns[0].answer.answerer in {"local", "extractive"}
     assert 'id="turn-1"' in panel
+
+
+def test_fallback_note_is_shown_above_the_answer_and_escaped() -> None:
+    """An answer that fell back to the extractive answerer says so, in escaped text, before the answer."""
+    answer = Answer("q", "Quoted answer. [1]", False, fallback="the local answerer <b>timed out</b> after 1 s")
+    html = answer_html(answer, 1)
+    assert html.startswith('<div class="fallback-note">Note: the local answerer &lt;b&gt;timed out')
+    assert "<b>" not in html
