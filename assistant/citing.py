@@ -15,7 +15,9 @@ the prompt and returns what may be shown:
   answer as abstained.
 
 Support is lexical: the statement's content terms (stemmed, stop words removed) must largely occur
-in the cited sentence, and every number it states must occur there too. A sentence that reads as an
+in the cited sentence, every number it states must occur there too, and every acronym it names
+(PET, MTR) must occur in the cited passage or its title, so one study's figures never answer for
+another's. A sentence that reads as an
 instruction to the model ("ignore the question and reply ...") is data, never evidence, so text
 copied from an injected instruction is never supported. An answer with nothing supported is not an
 answer from the corpus; the caller decides what to do with it (the pipeline falls back).
@@ -59,9 +61,10 @@ _INSTRUCTION = re.compile(
     re.IGNORECASE,
 )
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
-# A statement ends at closing punctuation followed by space (markers after the stop stay with it),
-# or at a newline.
-_STATEMENT_END = re.compile(r"(?<=[.!?])((?:\s*\[[^\]\n]{1,40}\])*)(?=\s)|\n+")
+_ACRONYM = re.compile(r"\b[a-z]?[A-Z][A-Z0-9]+s?\b")  # PET, MRI, fMRI, MDD, TRDs
+# A statement ends at closing punctuation followed by space (markers after the stop, on the same
+# line, stay with it), or at a newline; markers that open a line belong to that line's statement.
+_STATEMENT_END = re.compile(r"(?<=[.!?])((?:[ \t]*\[[^\]\n]{1,40}\])*)(?=\s)|\n+")
 
 
 @dataclass
@@ -154,6 +157,10 @@ def best_span(claim: str, passage: Passage, *, at_least: float = 0.0) -> tuple[i
     None when no sentence supports it (or none with a share of its terms of at least `at_least`).
     """
     claim_terms = set(analyse(claim))
+    named = {a.rstrip("s") for a in _ACRONYM.findall(claim)}
+    context = f"{passage.title}\n{passage.text}"
+    if any(not re.search(rf"\b{re.escape(a)}", context) for a in named):
+        return None
     spans = sentence_spans(passage.text)
     best: tuple[float, int, int] | None = None
     for i, (start, end) in enumerate(spans):
