@@ -2,11 +2,13 @@
 
 Run from the repo root:  .venv/bin/python evals/bench_llm.py [--model qwen2.5-coder-1.5b] [--questions 8]
 
-The seed corpus is indexed in a temporary folder; the first --questions answerable golden questions
-without history are answered through `Assistant.stream` with the local backend (default settings:
+The seed corpus is indexed in a temporary folder; --questions golden questions, taken in turn from
+each kind (fact, paraphrase, follow-up with history, across documents, false premise,
+unanswerable), are answered through `Assistant.stream` with the local backend (default settings:
 4096-token window, 384 new tokens at most, temperature 0). Per question:
 
-- time to first token: from the call to the first streamed text (retrieval, prompt processing);
+- time to first token: from the call to the first streamed text (retrieval, prompt processing; for
+  a follow-up also the model's rewriting of it into a standalone question);
 - tokens per second: the answer's tokens (counted with the model's own tokenizer) after the first,
   over the time from the first to the last;
 - prompt tokens: the chat prompt as the model sees it (instructions, fenced passages, question);
@@ -31,7 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from assistant.evaluation.golden import load_golden, score  # noqa: E402
+from assistant.evaluation.golden import GoldenItem, load_golden, score  # noqa: E402
 from assistant.generation import format_passages  # noqa: E402
 from assistant.llm import LlamaCppChat  # noqa: E402
 from assistant.loading import load_file  # noqa: E402
@@ -39,6 +41,19 @@ from assistant.models import DEFAULT_MODEL  # noqa: E402
 from assistant.pipeline import Assistant  # noqa: E402
 from assistant.records import Answer  # noqa: E402
 from assistant.settings import AnsweringSettings, LLMSettings, Settings, StoreSettings  # noqa: E402
+
+
+def spread(items: list[GoldenItem]) -> list[GoldenItem]:
+    """The golden questions taken in turn from each kind (fact, paraphrase, follow-up, ...)."""
+    kinds: dict[str, list[GoldenItem]] = {}
+    for item in items:
+        kinds.setdefault(item.kind, []).append(item)
+    picked: list[GoldenItem] = []
+    while any(kinds.values()):
+        for queue in kinds.values():
+            if queue:
+                picked.append(queue.pop(0))
+    return picked
 
 
 def main() -> int:
@@ -68,14 +83,14 @@ def main() -> int:
 
         corpus = root / "corpus"
         texts = {path.name: load_file(path, corpus).text for path in corpus.iterdir()}
-        golden = [g for g in load_golden(REPO / "evals" / "golden.jsonl") if g.answerable and not g.history]
+        golden = spread(load_golden(REPO / "evals" / "golden.jsonl"))
         rows = []
         for item in golden[: args.questions]:
             started = time.perf_counter()
             stamps: list[float] = []
             pieces: list[str] = []
             result: Answer | None = None
-            for part in assistant.stream(item.question):
+            for part in assistant.stream(item.question, history=item.history or None):
                 if isinstance(part, Answer):
                     result = part
                 else:
@@ -84,7 +99,7 @@ def main() -> int:
             if result is None or not stamps:
                 continue
             tokens = model.tokens("".join(pieces))
-            fitted = generative.budget.passages(item.question, assistant.retrieve(item.question))
+            fitted = generative.budget.passages(item.question, assistant.retrieve(result.standalone_question))
             prompt = generative.chain.first.invoke(  # type: ignore[attr-defined]
                 {"passages": format_passages(fitted), "question": item.question}
             )
@@ -104,11 +119,10 @@ def main() -> int:
             checked = score(item, result, texts)
             row["correct"] = checked.correct
             row["bad_citations"] = len(checked.bad_citations)
-            row["extractive_correct"] = score(
-                item, assistant.answer(item.question, answerer="extractive"), texts
-            ).correct
+            extractive = assistant.answer(item.question, history=item.history or None, answerer="extractive")
+            row["extractive_correct"] = score(item, extractive, texts).correct
             print(
-                f"{item.id:<32} first token {row['first_token_s']:5.2f} s  {row['tokens']:4d} tokens "
+                f"{item.kind:<13} {item.id:<32} first token {row['first_token_s']:5.2f} s  {row['tokens']:4d} tokens "
                 f"{row['tokens_per_s']:5.1f}/s  prompt {row['prompt_tokens']:5d}  {row['answerer']}"
                 f" ({row['citations']} citations, {'correct' if row['correct'] else 'wrong'})",
                 flush=True,
