@@ -208,7 +208,7 @@ def validate(
     entry: dict[str, Any] = {
         "measured": datetime.now(UTC).date().isoformat(),
         "judge": chosen.describe(),
-        "split": "held-out half (items whose id hash is odd); calibration used the other half",
+        "split": "held-out half (items whose id hash is odd); the offline judge was calibrated on the other half",
         "sample": f"at most {limit} items per dataset" if limit else "all held-out items",
         "datasets": table,
     }
