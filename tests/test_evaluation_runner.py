@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from assistant.cli import main
-from assistant.evaluation.runner import run_eval
+from assistant.errors import ConfigError
+from assistant.evaluation.runner import golden_files, load_items, run_eval
 from assistant.pipeline import Assistant
 from tests.conftest import REPO, SEED_CORPUS
 
@@ -99,3 +100,18 @@ def test_cli_eval_exit_codes(tmp_path: Path) -> None:
     strict.write_text("[maximum]\nlatency_p95_ms = 0\n")
     assert main([*base, "--thresholds", str(strict)]) == 3
     assert len(list((evals / "reports").glob("*.json"))) == 2
+
+
+def test_golden_files_and_bad_records(tmp_path: Path) -> None:
+    """Every golden*.jsonl is found; none, a missing file or a malformed record is a one-line ConfigError."""
+    with pytest.raises(ConfigError, match="no golden files"):
+        golden_files(tmp_path)
+    evals = _workspace(tmp_path)
+    (evals / "golden-extra.jsonl").write_text('{"id": "x"}\n')
+    files = golden_files(evals)
+    assert [p.name for p in files] == ["golden-extra.jsonl", "golden.jsonl"]
+    assert {name for name, _ in load_items(files[1:])} == {"golden"}
+    with pytest.raises(ConfigError, match=r"golden-extra\.jsonl:1"):
+        load_items(files)
+    with pytest.raises(ConfigError, match="not found"):
+        golden_files(evals, [evals / "nope.jsonl"])

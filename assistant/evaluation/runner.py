@@ -66,6 +66,17 @@ def golden_files(evals: Path, explicit: Sequence[Path] | None = None) -> list[Pa
     return files
 
 
+def load_items(files: Sequence[Path]) -> list[tuple[str, GoldenItem]]:
+    """(golden set name, item) for every record of the files; a malformed record is a ConfigError."""
+    items: list[tuple[str, GoldenItem]] = []
+    for path in files:
+        try:
+            items += [(path.stem, item) for item in load_golden(path)]
+        except ValueError as exc:
+            raise ConfigError(f"{exc}: fix the record or leave the file out with --golden") from exc
+    return items
+
+
 def make_judge(name: str, assistant: Assistant, model: str | None = None) -> Judge:
     """The judge called `name`: "offline" (always available), "llm" (a local GGUF model), or "auto".
 
@@ -176,7 +187,7 @@ def run_eval(
     started = time.perf_counter()
     assistant = assistant or Assistant(settings)
     files = golden_files(evals, golden)
-    items = [(path.stem, item) for path in files for item in load_golden(path)]
+    items = load_items(files)
     reports = reports or evals / "reports"
     bounds_file = thresholds or evals / "thresholds.toml"
     # Without a thresholds file nothing is gated; a file named explicitly must exist.
