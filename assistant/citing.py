@@ -60,6 +60,7 @@ _INSTRUCTION = re.compile(
     r"|\b(?:reply|respond|answer)\s+(?:only\s+)?with\s+(?:the\s+word\s+)?[\"“']?[A-Z]{3,}",
     re.IGNORECASE,
 )
+VERDICTS = frozenset({"yes", "no", "maybe"})
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 _ACRONYM = re.compile(r"\b[a-z]?[A-Z][A-Z0-9]+s?\b")  # PET, MRI, fMRI, MDD, TRDs
 # A statement ends at closing punctuation followed by space (markers after the stop, on the same
@@ -122,6 +123,11 @@ def split_statements(text: str) -> list[Statement]:
         else:
             merged.append(statement)
     return merged
+
+
+def is_verdict(statement: str) -> bool:
+    """Whether a statement is only a yes/no verdict ("Yes.", "No.", "Maybe."), which cites nothing itself."""
+    return statement.strip(" .,;:!").lower() in VERDICTS
 
 
 def is_instruction(sentence: str) -> bool:
@@ -200,6 +206,10 @@ def check(raw: str, passages: list[Passage]) -> Checked:
     for statement in split_statements(raw):
         if says_no_answer(statement.text):
             said_no_answer = True
+            continue
+        if is_verdict(statement.text):
+            # "Yes." opening the answer to a yes/no question: the statements after it carry the evidence.
+            parts.append(statement.text)
             continue
         statements += 1
         markers: list[int] = []

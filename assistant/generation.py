@@ -37,6 +37,8 @@ Rules:
 - Use only facts stated in the passages. Do not use anything else you know.
 - Write at most four short sentences. After each sentence put the id of the passage that supports \
 it in square brackets, like [1] or [2][3].
+- If the question asks yes or no, start with "Yes.", "No." or "Maybe." (when the passages are mixed \
+or not settled), then give the supporting facts.
 - If the passages do not contain the answer, reply exactly: {ABSTAIN_PHRASE}"""
 
 QUESTION = "{passages}\n\nQuestion: {question}\nAnswer from the passages above, with [id] after each sentence."

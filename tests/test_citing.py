@@ -161,3 +161,13 @@ def test_markers_after_the_full_stop_stay_with_their_sentence() -> None:
         ("- third item", [1]),
         ("Fourth.", [4, 5]),
     ]
+
+
+@pytest.mark.parametrize("verdict", ["Yes.", "No.", "Maybe.", "Yes. [3]"])
+def test_a_yes_no_verdict_opens_the_answer_without_needing_a_citation(verdict: str) -> None:
+    """A verdict ("Yes.") before the cited facts is kept, neither flagged nor counted as a claim."""
+    checked = check(f"{verdict} The harbor lantern survey counted 42 glowing otoliths [3].", PASSAGES)
+    assert checked.text.startswith(verdict.split(maxsplit=1)[0] + " The harbor")
+    assert checked.text.endswith("[1]")
+    assert not checked.warnings
+    assert (checked.supported, checked.statements) == (1, 1)
