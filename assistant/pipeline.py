@@ -286,7 +286,7 @@ class Assistant:
 
         with self._lock:
             if self._generative is None or self._generative.name != backend:
-                model = self._chat_model if self._chat_model is not None else None
+                model = self._chat_model
                 if model is None or backend != self.backend():
                     model = build_chat_model(backend, self.settings.llm)
                 self._generative = GenerativeAnswerer(model, self.settings.llm, name=backend)
