@@ -32,12 +32,12 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from assistant.chunking import sentence_spans
+from assistant.chunking import context_text, heading_at, section_headings, sentence_spans
 from assistant.cleaning import is_title_case
 from assistant.embedding import Embedder
-from assistant.indexing import sentence_id
+from assistant.indexing import context_id, sentence_id
 from assistant.questions import (
     ANSWER_EVIDENCE,
     ANSWER_NOUNS,
@@ -50,11 +50,13 @@ from assistant.questions import (
     parse,
 )
 from assistant.records import Answer, Citation, Passage
+from assistant.references import DocumentNames, Reference
 from assistant.retrieval import LexicalIndex, analyse
 
 # Calibrated on evals/golden.jsonl; see README "How the extractive answerer decides".
 MIN_SCORE = 0.42  # blended score the best sentence must reach
 MIN_COVERAGE = 0.30  # idf-weighted share of question terms the best sentence must contain
+COMMON_IDF = 0.2  # ... or when every word it has is this common (idf against the rarest word's)
 MISSING_SHARE = 0.6  # abstain when this share of the question's words occur nowhere in the corpus
 RUNNER_UP = 0.9  # extra sentences must score at least this fraction of the best
 ADJACENT_SHARE = 0.5  # ... or this much when they directly follow the best sentence
@@ -66,8 +68,10 @@ TYPED_OWN = 0.35  # a typed question (number, date, name...) is answered by a se
 # which contains this share of the question's own terms, even when the blended score is low
 LEXICAL_WEIGHT = 0.6
 FOCUSED_SHARE = 0.8  # a sentence with the focus word wins unless another scores much higher
+REASON_SHARE = 0.9  # ... and so does a sentence that gives a reason, for a "why" question
 FOCUS_WEIGHT = 2.0  # weight multiplier for the focus of a what/which question
 DENSE_ALONE = 0.8  # a paraphrase this close in embedding space may share few words with the question
+SECTION_CREDIT = 0.75  # ... and for one found in the heading the sentence sits under
 DOC_CREDIT = 0.5  # credit for a question term found in the sentence's document but not the sentence
 CAUSE_BONUS = 0.12  # "why" questions prefer sentences that give a cause ("suggest", "because")
 FOCUS_BONUS = 0.08  # follow-ups prefer the documents the conversation was about
@@ -79,6 +83,12 @@ _SECTION_LABEL = re.compile(
 _WORDS = re.compile(r"[A-Za-z0-9][\w'’\-]*")
 _VENUE = re.compile(r"^[A-Z][\w&.\- ]{2,60}\s+(19|20)\d{2}\b")
 _META = re.compile(r"^(written by|by|published|updated|posted|originally reported by|source)\b", re.I)
+_JOURNAL = re.compile(r"\bjournals?\b", re.I)
+_CROSS_REFERENCE = re.compile(
+    r"^(for (more|further) (information|details|reading)\b|see also\b|read more\b|learn more\b"
+    r"|(for an? [\w\s-]{0,40}, )?check out\b|click here\b)",
+    re.I,
+)
 _ANAPHOR_START = re.compile(r"^(it|this|these|that|those|they|such|the drug|the study|the findings)\b", re.I)
 
 
@@ -94,6 +104,7 @@ class _Sentence:
     own: float = 0.0  # share found in the sentence itself
     dense: float = 0.0
     score: float = 0.0
+    section: set[str] = field(default_factory=set)  # terms of the heading the sentence sits under
 
     @property
     def key(self) -> tuple[str, int]:
@@ -137,7 +148,7 @@ class _VectorCache:
 
 _META_KINDS = [
     (re.compile(r"^(written by|by|author)\b", re.I), "author wrote written writer"),
-    (re.compile(r"^(published|posted|updated|date)\b", re.I), "published date year when"),
+    (re.compile(r"^(published|posted|updated|date)\b", re.I), "published updated date year when"),
     (re.compile(r"^(originally reported by|source|publisher)\b", re.I), "published reported source publisher outlet"),
     (_VENUE, "journal published year date"),
 ]
@@ -189,6 +200,15 @@ def acronyms(text: str) -> dict[str, set[str]]:
     return found
 
 
+def _reassemble(parts: list[tuple[int, str]]) -> str:
+    """A document's text from its chunks (offset, text); uncovered gaps become line breaks."""
+    size = max(start + len(text) for start, text in parts)
+    chars = ["\n"] * size
+    for start, text in parts:
+        chars[start : start + len(text)] = text
+    return "".join(chars)
+
+
 def _dot(a: list[float], b: list[float]) -> float:
     return float(sum(x * y for x, y in zip(a, b, strict=True)))
 
@@ -228,6 +248,16 @@ class ExtractiveAnswerer:
                 counts[""] += 1
                 for term in set(analyse(chunk.text[s:e])):
                     counts[term] = counts.get(term, 0) + 1
+        # Headings (and FAQ questions) by document, from the document text the chunks cover.
+        self._headings: dict[str, list[tuple[int, str]]] = {}
+        self._titles: dict[str, str] = {}
+        pieces: dict[str, list[tuple[int, str]]] = {}
+        for chunk in lexical.chunks:
+            pieces.setdefault(chunk.source, []).append((chunk.start, chunk.text))
+            self._titles[chunk.source] = chunk.title
+        for source, parts in pieces.items():
+            self._headings[source] = section_headings(_reassemble(parts), self._titles[source])
+        self.names = DocumentNames.from_texts((c.source, c.title, c.publisher, "", c.text) for c in lexical.chunks)
         for source, found in self._expansions.items():
             for long_form in found.values():
                 self._doc_terms[source] |= long_form
@@ -267,11 +297,16 @@ class ExtractiveAnswerer:
                 if len(sentence.terms - qterms) < 2:
                     continue  # says nothing the question does not already say
                 sentence.terms |= metadata_terms(text)
+                sentence.section = set(analyse(self.heading(passage.source, sentence.start)))
                 for acronym, long_form in self._expansions.get(passage.source, {}).items():
                     if acronym in sentence.terms or acronym + "s" in sentence.terms:
                         sentence.terms |= long_form
                 out.append(sentence)
         return out
+
+    def heading(self, source: str, start: int) -> str:
+        """The heading (or FAQ question) nearest before offset `start` of a document, or ""."""
+        return heading_at(self._headings.get(source, []), start)
 
     def _is_name(self, question: Question, term: str) -> bool:
         """Whether a word the corpus lacks names a thing (a drug, a place, a product).
@@ -295,6 +330,11 @@ class ExtractiveAnswerer:
             return False
         if text.endswith("?"):
             return False  # "Q: What are the side effects?" asks; the next sentence answers
+        if _CROSS_REFERENCE.match(text):
+            return False  # "For more information on X, see X.": points elsewhere, says nothing
+        meta = metadata_terms(text)
+        if meta and not (meta & set(question.terms)) and question.answer_type not in {"date", "venue", "name"}:
+            return False  # a byline or date line answers "who wrote" or "when", nothing else
         words = _WORDS.findall(text)
         ends = text.endswith((".", "!", '"', "”", ")"))
         if not ends and (len(words) < 5 or is_title_case(words)) and not _META.match(text) and not evidence:
@@ -312,26 +352,38 @@ class ExtractiveAnswerer:
             self.sentence_lookup,
         )
         qvec = vectors[0]
-        for sentence, vector in zip(sentences, vectors[1:], strict=True):
+        # Each sentence also in its context (title and heading); the closer of the two counts.
+        contexts = self._cache.get_many(
+            self.embedder,
+            [context_text(s.passage.title, self.heading(s.passage.source, s.start), s.text) for s in sentences],
+            [context_id(s.passage.source, s.start) for s in sentences],
+            self.sentence_lookup,
+        )
+        for sentence, vector, in_context in zip(sentences, vectors[1:], contexts, strict=True):
             doc_terms = self._doc_terms.get(sentence.passage.source, set())
             local = self._local_weights(sentence.passage.source, weights)
             total = sum(local.values()) or 1.0
-            own = context = 0.0
+            own = section = context = 0.0
             # In a typed question the focus names the type ("Which journal", "What dose"): a sentence
             # holding that kind of answer (a name, a dose) covers it without repeating the word.
             typed = bool(question.answer_type) and self._has_evidence(question, sentence)
             for term, weight in local.items():
-                if matches(term, sentence.terms) or (typed and term in question.focus):
+                if term in question.selectors and sentence.passage.source in question.named_sources:
+                    context += weight  # names the document: every sentence of it, and only as context
+                elif matches(term, sentence.terms) or (typed and term in question.focus):
                     own += weight
                 elif question.asks_result and term in question.critical and matches(term, doc_terms):
                     # "What did the 3T/7T MRI study find": the names pick the study; its result
                     # need not repeat them.
                     own += weight
+                elif matches(term, sentence.section):
+                    section += weight
                 elif matches(term, doc_terms):
                     context += weight
             sentence.own = own / total
-            sentence.coverage = (own + DOC_CREDIT * context) / total
-            sentence.dense = max(0.0, _dot(qvec, vector))
+            sentence.coverage = (own + SECTION_CREDIT * section + DOC_CREDIT * context) / total
+            plain = _dot(qvec, vector)
+            sentence.dense = max(0.0, plain, _dot(qvec, in_context))
             sentence.score = LEXICAL_WEIGHT * sentence.coverage + (1 - LEXICAL_WEIGHT) * sentence.dense
             if sentence.passage.source in focus:
                 sentence.score += FOCUS_BONUS
@@ -359,6 +411,8 @@ class ExtractiveAnswerer:
         """Names, acronyms and numbers of the question occur in the sentence's document."""
         doc_terms = self._doc_terms.get(sentence.passage.source, set())
         known = [t for t in question.critical if self.lexical.bm25.contains(t)]
+        if question.named_sources and sentence.passage.source not in question.named_sources:
+            return False
         if question.multi:
             # "the fMRI article and the magnetization transfer study": a question across documents
             # names each of them, so no single document must hold every name.
@@ -369,15 +423,19 @@ class ExtractiveAnswerer:
         if not question.answer_type:
             return True
         pattern = ANSWER_EVIDENCE[question.answer_type]
-        found = pattern.search(sentence.text)
+        said = _SECTION_LABEL.sub("", sentence.text)  # "Materials and Methods This study": not a name
+        found = pattern.search(said)
         if not found:
             return False
-        if question.answer_type == "name":
+        if question.answer_type == "venue" and _JOURNAL.search(question.text):
+            # A journal publishes; a news site that "reported" the study is not the journal asked for.
+            return any(not m.group().lower().startswith("reported") for m in pattern.finditer(said))
+        if question.answer_type in {"name", "organization"}:
             # A name that merely repeats one from the question answers nothing.
-            return any(set(analyse(m.group())) - set(question.terms) for m in pattern.finditer(sentence.text))
+            return any(set(analyse(m.group())) - set(question.terms) for m in pattern.finditer(said))
         if question.answer_type == "number" and question.counted:
             # The number must stand next to what is counted: "41 healthy control subjects".
-            text = sentence.text
+            text = said
             for number in pattern.finditer(text):
                 window = " ".join(text[: number.start()].split()[-4:] + text[number.end() :].split()[:4])
                 if any(matches(t, set(analyse(window))) for t in question.counted):
@@ -395,23 +453,29 @@ class ExtractiveAnswerer:
         retrieval_query: str | None = None,
         context_critical: set[str] | None = None,
         focus: set[str] | None = None,
+        reference: Reference | None = None,
     ) -> Answer:
         """Answer `question_text` from `passages` (already retrieved, best first).
 
         `context_critical` are names and acronyms a follow-up inherits from the conversation: the
         answering sentence's document must contain them too. `focus` are the sources the
-        conversation was about; their sentences get a small bonus.
+        conversation was about; their sentences get a small bonus. `reference` is what the
+        question's document references resolved to (resolved here when not given): the answer
+        comes from the named documents, and the words that named them need not be in it.
         """
-        question = parse(question_text)
-        if context_critical:
-            question.critical |= context_critical
+        question = self.parse(question_text, reference, context_critical)
         base = Answer(question=question_text, text="", abstained=True, standalone_question=retrieval_query or "")
         base.passages = passages
         if not passages:
             return self._abstain(base, "the index returned no passages", [])
         missing = [t for t in question.terms if not self.lexical.bm25.contains(t)]
         names = [t for t in missing if self._is_name(question, t)]
-        if names or (missing and len(missing) >= MISSING_SHARE * len(question.terms)):
+        # "Is ketamine addictive?" in a ketamine corpus: the only words it has are ones every passage has.
+        standalone = not retrieval_query or retrieval_query == question_text  # a follow-up leans on earlier turns
+        only_common = standalone and all(
+            self.lexical.bm25.idf(t) < COMMON_IDF * self._rare_idf for t in question.terms if t not in missing
+        )
+        if names or (missing and (len(missing) >= MISSING_SHARE * len(question.terms) or only_common)):
             words = ", ".join(question.words_for.get(t, t) for t in (names or missing))
             return self._abstain(base, f"none of the documents mention {words}", passages)
 
@@ -436,12 +500,20 @@ class ExtractiveAnswerer:
             focused = [s for s in with_evidence if any(matches(t, s.terms) for t in question.focus)]
             if focused and focused[0].score >= FOCUSED_SHARE * with_evidence[0].score:
                 with_evidence = focused + [s for s in with_evidence if s not in focused]
+        # Whether the corpus answers is judged on the best-scoring sentence; which sentence is
+        # quoted may then be a close runner-up that gives the reason a "why" question asks for.
+        gate = with_evidence[0] if with_evidence else None
+        if question.asks_reason and with_evidence:
+            # "Why was it useful to ...": a sentence that gives a reason answers, when one is close.
+            reasons = [s for s in with_evidence if CAUSAL.search(s.text)]
+            if reasons and reasons[0].score >= REASON_SHARE * with_evidence[0].score:
+                with_evidence = reasons + [s for s in with_evidence if s not in reasons]
         best = with_evidence[0] if with_evidence else None
         typed_match = best is not None and bool(question.answer_type) and best.own >= TYPED_OWN
         close = (
-            best is not None
-            and best.score >= MIN_SCORE
-            and (best.coverage >= MIN_COVERAGE or (best.dense >= DENSE_ALONE and best.coverage >= MIN_COVERAGE / 2))
+            gate is not None
+            and gate.score >= MIN_SCORE
+            and (gate.coverage >= MIN_COVERAGE or (gate.dense >= DENSE_ALONE and gate.coverage >= MIN_COVERAGE / 2))
         )
         if best is None or not (typed_match or close):
             if question.answer_type and not typed_match:
@@ -450,6 +522,23 @@ class ExtractiveAnswerer:
                 detail = "no passage answers the question closely enough"
             return self._abstain(base, detail, passages)
         return self._compose(base, self._select(question, with_evidence), reason="")
+
+    def parse(
+        self, question_text: str, reference: Reference | None = None, context_critical: set[str] | None = None
+    ) -> Question:
+        """The parsed question, with the documents it names and the names inherited from the conversation."""
+        question = parse(question_text)
+        if context_critical:
+            question.critical |= context_critical
+        reference = reference if reference is not None else self.names.resolve(question_text)
+        if reference:
+            question.named_sources = list(reference.sources)
+            question.selectors = set(reference.selectors)
+            # "the Isha Health piece": "piece" says what kind of thing the document is, nothing more.
+            question.terms = [t for t in question.terms if t not in reference.nouns] or question.terms
+            question.critical -= reference.selectors
+            question.focus -= reference.selectors
+        return question
 
     def _negates_question(self, question: Question, sentence: _Sentence) -> bool:
         """A negation in the sentence whose next few words touch the question's terms."""
@@ -501,8 +590,9 @@ class ExtractiveAnswerer:
                 same = [c for c in chosen if c.passage.source == sentence.passage.source]
                 if same and (len(same) > 1 or sentence.score < TIE_SHARE * same[0].score):
                     continue  # a second sentence of a document only when it ties with the first
-                if sentence.score >= MULTI_SHARE * best.score and sentence.own >= MULTI_OWN:
-                    chosen.append(sentence)
+                named = sentence.passage.source in question.named_sources and not same
+                if named or (sentence.score >= MULTI_SHARE * best.score and sentence.own >= MULTI_OWN):
+                    chosen.append(sentence)  # a document the question names always gets its best sentence
             for sentence in list(chosen):
                 following = self._following(sentence, ranked)
                 if following is not None and following not in chosen and len(chosen) < self.max_sentences + 2:

@@ -20,7 +20,7 @@ from assistant.records import Chunk, Document
 if TYPE_CHECKING:
     import tiktoken
 
-CHUNKER_VERSION = "3"
+CHUNKER_VERSION = "4"  # 4: sentences are also embedded in their context (title, heading)
 
 _ABBREVIATIONS = frozenset(
     """dr mr mrs ms prof sr jr st vs etc al fig figs eq no vol approx ca cf e.g i.e inc ltd co corp dept univ
@@ -52,6 +52,61 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
             cursor = match.end()
         spans.append((cursor, line_end))
     return [_trim(text, s, e) for s, e in spans if text[s:e].strip()]
+
+
+_LINE_WORDS = re.compile(r"[A-Za-z0-9][\w'’\-]*")
+_NOT_A_HEADING = re.compile(
+    r"^(written by|by|published|updated|posted|originally reported by|source)\b|^[A-Z][\w&.\- ]{2,60}\s+(19|20)\d{2}\b",
+    re.I,
+)
+
+
+def is_heading(line: str) -> bool:
+    """Whether a line names the section below it.
+
+    A short title-case line without a final period, or a question line ("Q: What are the side
+    effects?") that the following paragraph answers. Bylines and date lines are not headings.
+    """
+    from assistant.cleaning import is_title_case
+
+    text = line.strip()
+    words = _LINE_WORDS.findall(text)
+    if not words or len(words) > 16 or _NOT_A_HEADING.match(text):
+        return False
+    if text.endswith("?"):
+        return True
+    return not text.endswith((".", "!", ";", ",")) and len(words) <= 10 and (is_title_case(words) or len(words) <= 3)
+
+
+def section_headings(text: str, title: str = "") -> list[tuple[int, str]]:
+    """(offset, heading) of every heading line of a document's text, in order; the title is not one."""
+    found = []
+    for line in re.finditer(r"[^\n]+", text):
+        heading = line.group().strip()
+        if line.start() == 0 or heading == title.strip():
+            continue  # the title is the whole document's, not a section's
+        if is_heading(heading):
+            found.append((line.start(), heading))
+    return found
+
+
+def heading_at(headings: list[tuple[int, str]], offset: int) -> str:
+    """The heading nearest before `offset` in `section_headings` output, or ""."""
+    import bisect
+
+    index = bisect.bisect_right(headings, (offset, "\uffff")) - 1
+    return headings[index][1] if index >= 0 else ""
+
+
+def context_text(title: str, heading: str, sentence: str) -> str:
+    """A sentence as read in place: "title. heading. sentence".
+
+    Embedded beside the bare sentence, so that "Based on the magnetization transfer scans, what
+    might explain ..." finds "These results suggest ..." in the document titled "Magnetization
+    Transfer Imaging ...", and a question about critics finds the sentences under "Critical View".
+    """
+    parts = [p.strip().rstrip(".:") for p in (title, heading) if p.strip()]
+    return ". ".join([*parts, sentence])
 
 
 def _trim(text: str, s: int, e: int) -> tuple[int, int]:

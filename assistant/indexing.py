@@ -25,7 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.chunking import CHUNKER_VERSION, Chunker, sentence_spans
+from assistant.chunking import (
+    CHUNKER_VERSION,
+    Chunker,
+    context_text,
+    heading_at,
+    section_headings,
+    sentence_spans,
+)
 from assistant.cleaning import CLEANING_VERSION
 from assistant.embedding import Embedder
 from assistant.errors import CorpusError, LoadError, StoreError
@@ -62,6 +69,7 @@ class IngestReport:
     problems: list[Problem] = field(default_factory=list)
     chunks_embedded: int = 0
     sentences_embedded: int = 0
+    contexts_embedded: int = 0  # sentences embedded again in their context (title, heading)
     rebuilt: str = ""  # why the index was rebuilt, when it was
     seconds: float = 0.0
     documents: int = 0
@@ -85,6 +93,11 @@ class IngestReport:
 def sentence_id(source: str, start: int) -> str:
     """Id of a stored sentence vector: the document and the sentence's start offset."""
     return f"{source}@{start}"
+
+
+def context_id(source: str, start: int) -> str:
+    """Id of a stored sentence-in-context vector (see `chunking.context_text`)."""
+    return f"{source}@{start}~context"
 
 
 def embedding_input(title: str, chunk: Chunk | str) -> str:
@@ -246,7 +259,7 @@ class Indexer:
     def _embed_and_store(
         self, todo: list[tuple[Document, list[Chunk], os.stat_result]], report: IngestReport, progress: bool | None
     ) -> None:
-        total = sum(len(chunks) + len(sentence_spans(doc.text)) for doc, chunks, _ in todo)
+        total = sum(len(chunks) + 2 * len(sentence_spans(doc.text)) for doc, chunks, _ in todo)
         if not total:
             return
         show = progress if progress is not None else (total > 256 and sys.stderr.isatty())
@@ -271,20 +284,31 @@ class Indexer:
         inputs = [embedding_input(doc.title, chunk) for doc, chunks, _ in batch for chunk in chunks]
         spans = [sentence_spans(doc.text) for doc, _, _ in batch]
         sentences = [doc.text[s:e] for (doc, _, _), found in zip(batch, spans, strict=True) for s, e in found]
-        # One model call for the batch: chunks first, then every sentence of the batch's documents.
-        everything = self.embedder.encode(inputs + sentences, progress=bar) if inputs or sentences else []
-        vectors, sentence_vectors = everything[: len(inputs)], everything[len(inputs) :]
+        contexts = []
+        for (doc, _, _), found in zip(batch, spans, strict=True):
+            headings = section_headings(doc.text, doc.title)
+            contexts += [context_text(doc.title, heading_at(headings, s), doc.text[s:e]) for s, e in found]
+        # One model call for the batch: chunks, every sentence of the batch's documents, and each
+        # sentence in its context.
+        texts = inputs + sentences + contexts
+        everything = self.embedder.encode(texts, progress=bar) if texts else []
+        vectors = everything[: len(inputs)]
+        sentence_vectors = everything[len(inputs) : len(inputs) + len(sentences)]
+        context_vectors = everything[len(inputs) + len(sentences) :]
         report.chunks_embedded += len(inputs)
         report.sentences_embedded += len(sentences)
+        report.contexts_embedded += len(contexts)
         position = offset = 0
         for (document, chunks, stat), found in zip(batch, spans, strict=True):
+            n_found = len(found)
             self.store.replace_sentences(
                 document.source,
-                [sentence_id(document.source, s) for s, _ in found],
-                sentence_vectors[offset : offset + len(found)],
-                [{"source": document.source, "start": s, "end": e} for s, e in found],
+                [sentence_id(document.source, s) for s, _ in found]
+                + [context_id(document.source, s) for s, _ in found],
+                sentence_vectors[offset : offset + n_found] + context_vectors[offset : offset + n_found],
+                [{"source": document.source, "start": s, "end": e} for s, e in found] * 2,
             )
-            offset += len(found)
+            offset += n_found
             n = len(chunks)
             if n:
                 self.store.upsert_chunks(

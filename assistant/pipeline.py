@@ -257,16 +257,29 @@ class Assistant:
         mark = time.perf_counter()
         parsed = parse(text)
         depth = k or self.settings.retrieval.k
-        if parsed.multi:
-            passages = self._spread(query, depth, sources)
+        reference = self.answerer.names.resolve(text)
+        if not reference and query != text:
+            reference = self.answerer.names.resolve(query)  # "it" in a follow-up: the document named before
+            reference.nouns = set()  # the question's own words stay: it did not name the document
+        if sources:
+            reference.sources = [s for s in reference.sources if s in sources]
+        if parsed.multi or len(reference.sources) > 1:
+            passages = self._spread(query, depth, reference.sources or sources)
         else:
             # A question after a number, date or name looks deeper: the sentence holding it may
             # rank below passages that merely share the topic.
-            passages = self.retrieve(query, k=depth * 2 if parsed.answer_type else depth, sources=sources)
+            depth = depth * 2 if parsed.answer_type else depth
+            passages = self.retrieve(query, k=depth, sources=reference.sources or sources)
+            if reference:
+                # The named document first, then the rest of the corpus as related reading.
+                seen = {p.chunk_id for p in passages}
+                passages += [p for p in self.retrieve(query, k=depth, sources=sources) if p.chunk_id not in seen]
         timings["retrieve"] = time.perf_counter() - mark
         mark = time.perf_counter()
         focus = self.focus(messages) if query != text else set()
-        result = self.answerer.answer(text, passages, retrieval_query=query, context_critical=inherited, focus=focus)
+        result = self.answerer.answer(
+            text, passages, retrieval_query=query, context_critical=inherited, focus=focus, reference=reference
+        )
         timings["compose"] = time.perf_counter() - mark
         return result
 

@@ -70,11 +70,17 @@ ANSWER_EVIDENCE = {
     "date": re.compile(_DATE, re.IGNORECASE),
     "duration": re.compile(_DURATION, re.IGNORECASE),
     "name": re.compile(_NAME),
+    # A place: "in China", "at Yale", "from the University of ...".
+    "place": re.compile(r"\b(in|at|from)\s+(the\s+)?[A-Z][a-z]+"),
+    # An organisation: a name or an acronym ("© RSNA, 2017").
+    "organization": re.compile(rf"{_NAME}|\b[A-Z]{{3,}}\b"),
     # A named venue: "published in Nature's Scientific Reports", "reported by Medical Xpress", "Radiology 2017".
     "venue": re.compile(
         r"\b(published|appeared|reported|featured)\s+(in|by)\s+(the\s+)?([a-z]+\s+){0,2}?[A-Z][\w'’]+"
         r"|^[A-Z][\w&.\- ]{2,60}\s+(19|20)\d{2}\b"
     ),
+    # A quoted title of three or more words: 'The paper, "Hippocampal Volume Changes after ..."'.
+    "title": re.compile(r"[\"“'‘][A-Z][^\"”]{10,300}[\"”'’]"),
     "money": re.compile(r"[$€£¥]\s?\d|\b\d[\d,.]*\s*(dollars|euros|pounds|usd|eur|gbp)\b", re.I),
 }
 ANSWER_NOUNS = {
@@ -86,6 +92,9 @@ ANSWER_NOUNS = {
     "name": "a name",
     "money": "a cost or price",
     "venue": "the journal or publisher",
+    "title": "a title",
+    "place": "a place",
+    "organization": "the name of an organisation",
 }
 _TYPE_PATTERNS = [
     (
@@ -104,22 +113,55 @@ _TYPE_PATTERNS = [
             re.I,
         ),
     ),
-    ("date", re.compile(r"\bwhen\b|\bwhat (year|date|month|day)\b|\bwhich (year|date|month)\b", re.I)),
+    # "when" asks for a date as the question word, not as a conjunction ("... when people use it").
+    (
+        "date",
+        re.compile(
+            r"(?:^\s*|[,;:]\s*|\b(?:and|but|so|since|until)\s+)when\b|\bwhat (year|date|month|day)\b"
+            r"|\bwhich (year|date|month)\b|\bon what date\b|\bin what year\b",
+            re.I,
+        ),
+    ),
     ("duration", re.compile(r"\bhow long\b|\bfor how many (days|weeks|months|years)\b|\bhow soon\b", re.I)),
     (
         "venue",
         re.compile(
-            r"\b(which|what) (journal|publication|magazine|outlet|website|publisher|newspaper)\b"
+            r"\b(which|what) (\w+ )?(journal|publication|magazine|outlet|website|publisher|newspaper)\b"
+            r"|\bname of the (journal|publication|magazine|outlet|website|publisher|newspaper)\b"
             r"|\b(published|reported|appeared) (in|by) (what|which|whom)\b|\bwhere was (it|this|the \w+) published\b",
+            re.I,
+        ),
+    ),
+    (
+        "title",
+        re.compile(
+            r"\b(what|which) (is|was) (the )?(full |exact )?title\b|\btitle of\b|\bwhat is (it|the \w+) called\b", re.I
+        ),
+    ),
+    (
+        "organization",
+        re.compile(
+            r"\b(which|what) (organi[sz]ations?|institutions?|universit(y|ies)|compan(y|ies)|societ(y|ies)"
+            r"|agenc(y|ies))\b"
+            r"|\bname of the (organi[sz]ation|institution|university|company|society|agency)\b",
+            re.I,
+        ),
+    ),
+    (
+        "place",
+        re.compile(
+            r"\b(which|what) (country|countries|city|cities|state|region of the world|hospital|clinic|location)\b"
+            r"|^\s*where (was|were|did|is|are)\b",
             re.I,
         ),
     ),
     (
         "name",
         re.compile(
-            r"\b(which|what) (researchers?|scientists?|person|authors?|doctors?|experts?"
-            r"|organi[sz]ation|institution|university|company)\b"
+            r"\bname of the (researchers?|scientists?|person|authors?|doctors?|experts?)\b"
+            r"|\b(which|what) (researchers?|scientists?|person|authors?|doctors?|experts?)\b"
             r"|\bwho (wrote|said|noted|published|led|authored|conducted|reported|ran|funded)\b|\bwho is quoted\b"
+            r"|\bwho (is|are|was|were) the (authors?|researchers?|investigators?|scientists?|writers?|lead)\b"
             r"|\b(published|reported) (in|by) (what|which)\b",
             re.I,
         ),
@@ -178,6 +220,8 @@ class Question:
     focus: set[str] = field(default_factory=set)  # what the answer must be about: "What side effects ..."
     asks_reason: bool = False  # "why ...", "what might explain ...": the answer gives a cause
     asks_result: bool = False  # "what did the study find / show": the answer reports a result
+    named_sources: list[str] = field(default_factory=list)  # documents the question names ("the PET article")
+    selectors: set[str] = field(default_factory=set)  # the terms that named them
 
 
 def content_words(text: str) -> list[str]:
@@ -193,16 +237,13 @@ def parse(text: str) -> Question:
     for position, word in enumerate(_WORD.findall(text)):
         if word.lower().strip("'’") in QUESTION_WORDS:
             continue
-        analysed = analyse(word)
-        if not analysed:
-            continue
-        term = analysed[0]
-        words_for.setdefault(term, word)
-        if term not in terms:
-            terms.append(term)
-        is_named = position > 0 and any(c.isupper() for c in word)
-        if is_named or any(c.isdigit() for c in word):
-            critical.add(term)
+        for term in analyse(word):  # "brain-network" -> brain, network
+            words_for.setdefault(term, word)
+            if term not in terms:
+                terms.append(term)
+            is_named = position > 0 and any(c.isupper() for c in word)
+            if is_named or any(c.isdigit() for c in word):
+                critical.add(term)
     answer_type = next((name for name, pattern in _TYPE_PATTERNS if pattern.search(text)), "")
     return Question(
         text=text,
@@ -240,7 +281,8 @@ RESULT = re.compile(
     re.I,
 )
 _FOCUS = re.compile(
-    r"^\s*(?:what|which)\s+((?:[\w'-]+\s+){1,8}?)(?:is|are|was|were|do|does|did|has|have|had|can|could|will|would"
+    r"^\s*(?:what|which)\s+(?!(?:is|are|was|were|do|does|did|has|have|had|can|could|will|would|should|may|might)\b)"
+    r"((?:[\w'-]+\s+){1,8}?)(?:is|are|was|were|do|does|did|has|have|had|can|could|will|would"
     r"|should|may|might)\b",
     re.I,
 )

@@ -45,6 +45,7 @@ def _stemmer() -> Any:
 
 def analyse(text: str) -> list[str]:
     """Lexical terms: lower-cased words and numbers, stop words removed, Snowball-stemmed."""
+    text = text.replace("©", " copyright ")
     words = [w.replace("’", "'").split("'")[0] for w in _TOKEN.findall(text.lower())]
     words = [w for w in words if w and w not in STOP_WORDS]
     return list(_stemmer().stemWords(words))
@@ -158,6 +159,7 @@ class Retriever:
         self.store = store
         self._lexical: LexicalIndex | None = None
         self._lock = threading.Lock()
+        self._recent: dict[str, list[float]] = {}  # query -> embedding, the last 32
 
     @property
     def lexical(self) -> LexicalIndex:
@@ -174,7 +176,22 @@ class Retriever:
 
     def dense(self, query: str, k: int, sources: Sequence[str] | None = None) -> list[tuple[str, float]]:
         """Top k (chunk id, cosine similarity) from Chroma."""
-        return self.store.query(self.embedder.embed_query(query), k, sources)
+        return self.store.query(self._query_vector(query), k, sources)
+
+    def _query_vector(self, query: str) -> list[float]:
+        """The query's embedding, of the last 32 queries kept.
+
+        One question may search twice: first the document it names, then the whole corpus.
+        """
+        with self._lock:
+            vector = self._recent.get(query)
+        if vector is None:
+            vector = self.embedder.embed_query(query)
+            with self._lock:
+                self._recent[query] = vector
+                while len(self._recent) > 32:
+                    self._recent.pop(next(iter(self._recent)))
+        return vector
 
     def search(self, query: str, k: int | None = None, sources: Sequence[str] | None = None) -> list[Passage]:
         """The k best passages for `query`, fused from both retrievers."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from assistant.evaluation.golden import GoldenItem, facts_present, load_golden, run_golden, score
@@ -36,6 +38,15 @@ def test_scoring_counts_facts_sources_and_offsets() -> None:
     assert not facts_present("nothing here", item.key_facts)
 
 
+def _assert_levels(assistant: Assistant, path: Path, floor: float) -> None:
+    """No non-verbatim citation, >= 90% abstentions, and answerable accuracy at `floor` or above."""
+    report = run_golden(assistant, load_golden(path))
+    failures = [f"{r.id}: {r.answer[:120]}" for r in report.results if not r.correct]
+    assert report.bad_citations == []
+    assert report.abstention_recall >= 0.9, failures
+    assert report.answerable_accuracy >= floor, failures
+
+
 # The issue's target for answerable questions is 0.90; the extractive answerer measures 39/44
 # (0.886): the misses are deep paraphrases and survey questions across all documents (see the
 # README, "Limits"). The floor below guards against regressions from the measured level.
@@ -45,8 +56,17 @@ ANSWERABLE_FLOOR = 0.85
 @pytest.mark.slow
 def test_golden_set_meets_targets(seed_assistant: Assistant) -> None:
     """Answerable accuracy at its measured floor, >= 90% abstentions, and 0 non-verbatim citations."""
-    report = run_golden(seed_assistant, load_golden(GOLDEN))
-    failures = [f"{r.id}: {r.answer[:120]}" for r in report.results if not r.correct]
-    assert report.bad_citations == []
-    assert report.answerable_accuracy >= ANSWERABLE_FLOOR, failures
-    assert report.abstention_recall >= 0.9, failures
+    _assert_levels(seed_assistant, GOLDEN, ANSWERABLE_FLOOR)
+
+
+HELDOUT = REPO / "evals" / "heldout.jsonl"
+# evals/heldout.jsonl: 67 questions of the same kinds written by two separate sessions from the
+# documents alone, without access to the answerer. Measured 35 / 54 answerable (0.648) and 13 / 13
+# abstentions; the answerer before document references and sentence context scored 27 / 54 and 9 / 13.
+HELDOUT_FLOOR = 0.60
+
+
+@pytest.mark.slow
+def test_heldout_set_abstains_and_holds_its_measured_level(seed_assistant: Assistant) -> None:
+    """Questions written without sight of the answerer: >= 90% abstentions, answerable at its floor."""
+    _assert_levels(seed_assistant, HELDOUT, HELDOUT_FLOOR)

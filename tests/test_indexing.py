@@ -65,7 +65,8 @@ def test_changed_file_re_embeds_only_its_chunks(seed_root: Path, make_assistant:
     assert report.updated == ["fmri-brain-networks-ketamine.txt"]
     assert report.chunks_embedded == 1
     assert report.sentences_embedded == 2  # the title line and the one sentence
-    assert assistant.embedder.texts_embedded - before == 3
+    assert report.contexts_embedded == 2  # each sentence again, in its context (title, heading)
+    assert assistant.embedder.texts_embedded - before == 5
     texts = [text for _, text, meta in assistant.store.all_chunks() if meta["source"] == path.name]
     assert texts == [
         "Short Replacement Title\n\nThe replaced article now says only that the zebrafish study used fMRI."
@@ -145,7 +146,7 @@ def test_crash_mid_ingest_leaves_a_usable_index_and_resumes(
     ids = _chunk_ids(survivor)
     assert len(ids) == len(set(ids)) == report.chunks
     embedded = survivor.embedder.texts_embedded - before
-    assert embedded == report.chunks_embedded + report.sentences_embedded
+    assert embedded == report.chunks_embedded + report.sentences_embedded + report.contexts_embedded
     assert report.chunks_embedded < report.chunks
     shutil.copytree(seed_root / "corpus", seed_root / "fresh" / "corpus")
     assert make_assistant(seed_root / "fresh").ingest(progress=False).chunks == report.chunks

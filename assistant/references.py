@@ -1,0 +1,140 @@
+"""Questions that name the document they are about.
+
+"According to the brain-network article", "the Isha Health piece", "the Radiology abstract", "the
+PET study and the fMRI article".
+
+Each document is known by its *names*: the words of its title, its publisher and author, its file
+name ("fmri-brain-networks-ketamine.txt"), and the acronyms it defines whose long form is in those
+words ("magnetization transfer ratio (MTR)" in a document titled "Magnetization Transfer
+Imaging ..."). A reference is a phrase of the question that ends in a document noun ("article",
+"study", "paper", "piece", "abstract" ...) or follows "according to"; its words are matched against
+every document's names, each word weighted by how few documents it names (`log(D / df)`: a word in
+every title, such as "ketamine" in a ketamine corpus, selects nothing).
+
+A reference resolves to the documents with the best match, unless that is more than half of the
+corpus (then it selects nothing). The matched words are *selectors*: they say which document, not
+what the answer says, so the answerer drops them from the words a sentence must cover and takes its
+answer from the selected documents.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from assistant.retrieval import analyse
+
+_NOUNS = (
+    r"articles?|stud(?:y|ies)|papers?|pieces?|pages?|abstracts?|reports?|posts?|research|reviews?|stor(?:y|ies)"
+    r"|write-?ups?|q&a|faqs?|summary|coverage|researchers|authors|trial|scans?"
+)
+# Words that cannot be inside a document's name in a question: they join clauses.
+_GLUE = (
+    r"(?i:the|a|an|this|that|these|those|did|does|do|is|are|was|were|has|have|had|and|or|to|what|which|who"
+    r"|how|why|when|of|about|say|says|said)"
+)
+# "the fMRI article", "this Isha Health piece", "the Radiology magnetization transfer imaging abstract".
+_REFERENCE = re.compile(
+    rf"\b(?i:the|this|that|these|those|an?)\s+(?!(?i:kind|sort|type|form|part|piece|bit)\s+of\b)"
+    rf"((?:(?!{_GLUE}\b)[\w'’/&.\-]+\s+){{1,6}}?)((?i:{_NOUNS}))\b"
+    rf"|\b(?i:according to|as reported by|reported by|published by|in|by|from)\s+(?i:the\s+)?"
+    rf"((?:[A-Z][\w'’&.\-]*\s*){{1,4}})()",
+)
+_ACRONYM = re.compile(r"((?:[A-Za-z][\w'’-]*\s+){1,6})\((\b[A-Z][A-Za-z0-9]{1,9})s?\)")
+
+
+@dataclass
+class Reference:
+    """What a question's document references resolved to."""
+
+    sources: list[str] = field(default_factory=list)  # the selected documents, best match first
+    selectors: set[str] = field(default_factory=set)  # analysed question words that named them
+    nouns: set[str] = field(default_factory=set)  # "article", "piece": what the references called them
+
+    def __bool__(self) -> bool:
+        return bool(self.sources)
+
+
+def _terms(text: str) -> set[str]:
+    return set(analyse(re.sub(r"[-_/.]+", " ", text)))
+
+
+def name_terms(source: str, title: str, publisher: str = "", author: str = "") -> set[str]:
+    """The words a document can be referred to by (see the module docstring)."""
+    stem = PurePosixPath(source).stem
+    return _terms(" ".join([title, publisher, author, stem]))
+
+
+def _long_form(words: list[str], acronym: str) -> list[str]:
+    """The words before "(MTR)" whose initials spell it: "magnetization transfer ratio"."""
+    letters = [c.lower() for c in acronym if c.isalpha()]
+    for size in range(1, len(words) + 1):
+        candidate = words[-size:]
+        initials = [part[0].lower() for word in candidate for part in re.split(r"[-‐]", word) if part]
+        if initials == letters or [w[0].lower() for w in candidate] == letters:
+            return candidate
+    return []
+
+
+class DocumentNames:
+    """Resolves document references in questions against the names of the indexed documents."""
+
+    def __init__(self, documents: Iterable[tuple[str, set[str]]]) -> None:
+        self.names: dict[str, set[str]] = {}
+        for source, terms in documents:
+            self.names.setdefault(source, set()).update(terms)
+        frequency: dict[str, int] = {}
+        for terms in self.names.values():
+            for term in terms:
+                frequency[term] = frequency.get(term, 0) + 1
+        size = len(self.names)
+        self.weight = {t: math.log(size / n) for t, n in frequency.items()}
+
+    @classmethod
+    def from_texts(cls, documents: Iterable[tuple[str, str, str, str, str]]) -> DocumentNames:
+        """From (source, title, publisher, author, text) rows; a text may be any part of its document."""
+        rows: dict[str, set[str]] = {}
+        acronyms: dict[str, dict[str, set[str]]] = {}
+        for source, title, publisher, author, text in documents:
+            rows.setdefault(source, set()).update(name_terms(source, title, publisher, author))
+            for match in _ACRONYM.finditer(text):
+                short = analyse(match.group(2))
+                long_form = _long_form(match.group(1).split(), match.group(2))
+                if short and long_form:
+                    acronyms.setdefault(source, {})[short[0]] = _terms(" ".join(long_form))
+        for source, found in acronyms.items():
+            names = rows[source]
+            for short_form, long_form in found.items():
+                # "magnetization transfer ratio (MTR)" names a document titled "Magnetization Transfer ...".
+                if long_form and len(long_form & names) >= max(2, len(long_form) - 1):
+                    names.add(short_form)
+        return cls(rows.items())
+
+    def resolve(self, question: str) -> Reference:
+        """The documents the question names, if it names any (see the module docstring)."""
+        if len(self.names) < 2:
+            return Reference()
+        chosen: list[str] = []
+        selectors: set[str] = set()
+        nouns: set[str] = set()
+        for match in _REFERENCE.finditer(question):
+            words = _terms(match.group(1) or match.group(3) or "")
+            scored = []
+            for source, names in self.names.items():
+                hit = words & names
+                scored.append((sum(self.weight.get(t, 0.0) for t in hit), source, hit))
+            best = max(score for score, _, _ in scored)
+            if best <= 0:
+                continue
+            top = [(source, hit) for score, source, hit in scored if score >= best - 1e-9]
+            if len(top) > len(self.names) / 2:
+                continue  # names half the corpus or more: not a reference to particular documents
+            for source, hit in top:
+                if source not in chosen:
+                    chosen.append(source)
+                selectors |= {t for t in hit if self.weight.get(t, 0.0) > 0}
+            nouns |= _terms(match.group(2) or "")
+        return Reference(chosen, selectors, nouns)

@@ -1,0 +1,162 @@
+"""Document references in questions, section headings as context, and the question types they feed."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.chunking import context_text, heading_at, is_heading, section_headings
+from assistant.pipeline import Assistant
+from assistant.questions import parse
+from assistant.references import DocumentNames
+
+MTR = "magnetization-transfer-imaging-trd-radiology.txt"
+ISHA = "hippocampal-volume-ketamine-isha-health.txt"
+PET = "pet-imaging-ketamine-medical-xpress.txt"
+FMRI = "fmri-brain-networks-ketamine.txt"
+
+ROWS = [
+    (FMRI, "Brain Imaging Study Shows How Ketamine Rapidly Reduces Severe Depression", "", "", "Scientists used fMRI."),
+    (ISHA, "Unveiling the Brain's Response to Ketamine in Depression", "", "Isha Team", "It uses 3T and 7T MRI."),
+    (
+        MTR,
+        "Magnetization Transfer Imaging of Treatment-resistant Depression",
+        "Radiology",
+        "",
+        "We compared the magnetization transfer ratio (MTR) between groups.",
+    ),
+    (PET, "Ketamine's Role in Treating Depression Revealed Through PET Imaging", "Medical Xpress", "", "PET scans."),
+]
+
+
+@pytest.fixture
+def names() -> DocumentNames:
+    return DocumentNames.from_texts(ROWS)
+
+
+@pytest.mark.parametrize(
+    ("question", "sources"),
+    [
+        ("According to the brain-network article, what could ketamine-based care offer?", [FMRI]),
+        ("Does the Isha Health piece see depression as a low mood?", [ISHA]),
+        ("What did the Radiology abstract conclude?", [MTR]),
+        ("What does the MTR study say about illness duration?", [MTR]),  # an acronym the document defines
+        ("The PET study and the fMRI article: what do they find?", [PET, FMRI]),
+        ("What was reported by Medical Xpress?", [PET]),
+    ],
+)
+def test_references_resolve_to_the_named_documents(names: DocumentNames, question: str, sources: list[str]) -> None:
+    """A phrase ending in a document noun, or after "according to"/"by", picks the documents it names."""
+    reference = names.resolve(question)
+    assert reference.sources == sources
+    assert reference.selectors  # the words that named them
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What does the ketamine study say about mood?",  # a word in (almost) every title names nothing
+        "What does this kind of brain-scan research teach us?",  # "kind of" is not a document's name
+        "Which parts of the brain did the researchers study?",  # no words between determiner and noun
+        "How does ketamine act so fast?",
+    ],
+)
+def test_phrases_that_name_no_particular_document_select_nothing(names: DocumentNames, question: str) -> None:
+    assert not names.resolve(question)
+
+
+def test_a_single_document_corpus_has_nothing_to_select() -> None:
+    assert not DocumentNames.from_texts(ROWS[:1]).resolve("What does the brain-network article say?")
+
+
+TEXT = (
+    "The Title Of The Page\n\nWritten by Some Team\n\nIntro paragraph. Another sentence.\n\n"
+    "Critical View\n\nThe sample was small.\n\nIn-Depth FAQs\n\nQ: What are the side effects?\n\n"
+    "A: Nausea was reported.\n"
+)
+
+
+def test_headings_are_short_title_lines_and_faq_questions_not_bylines_or_the_title() -> None:
+    found = section_headings(TEXT, "The Title Of The Page")
+    assert [h for _, h in found] == ["Critical View", "In-Depth FAQs", "Q: What are the side effects?"]
+    assert heading_at(found, TEXT.index("The sample")) == "Critical View"
+    assert heading_at(found, TEXT.index("A: Nausea")) == "Q: What are the side effects?"
+    assert heading_at(found, TEXT.index("Intro")) == ""
+    assert not is_heading("This sentence ends with a period.")
+    assert not is_heading("Radiology 2017 August")
+    expected = "Title. Critical View. The sample was small."
+    assert context_text("Title.", "Critical View", "The sample was small.") == expected
+    assert context_text("Title", "", "S.") == "Title. S."
+
+
+@pytest.mark.parametrize(
+    ("question", "answer_type"),
+    [
+        ("Does the article say it stays safe when people use it for years?", ""),  # "when" as a conjunction
+        ("When was the article updated?", "date"),
+        ("Has it been updated? If so, when?", "date"),
+        ("What is the name of the journal that published the study?", "venue"),
+        ("Which news outlet reported the study?", "venue"),
+        ("Which organization is named in the copyright notice?", "organization"),
+        ("What is the full title of the paper?", "title"),
+        ("In which country was the study carried out?", "place"),
+        ("Who are the authors of the Radiology paper?", "name"),
+        ("What does the Isha Health article advise people to do?", ""),
+    ],
+)
+def test_answer_types(question: str, answer_type: str) -> None:
+    assert parse(question).answer_type == answer_type
+
+
+def test_hyphenated_words_keep_every_part_and_auxiliaries_are_no_focus() -> None:
+    parsed = parse("What does the brain-network article say about ketamine-based care?")
+    assert {"brain", "network", "ketamin", "base"} <= set(parsed.terms)
+    assert parsed.focus == set()
+
+
+@pytest.mark.slow
+def test_a_named_document_answers_and_its_name_need_not_be_in_the_sentence(seed_assistant: Assistant) -> None:
+    """The answer comes from the named article, even when another article repeats the question's words."""
+    result = seed_assistant.answer(
+        "For people whose usual depression pills haven't helped, what do doctors think ketamine-based care "
+        "could offer, according to the brain-network article?"
+    )
+    assert not result.abstained
+    assert {c.source for c in result.citations} == {FMRI}
+    assert "valuable option" in result.text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "question",
+    [
+        "is ketamine addictive?",  # its only other word is in every passage
+        "Who are the authors of the Radiology paper on magnetization transfer imaging?",  # no person is named
+        "In which country was the magnetization transfer imaging study of TRD carried out?",
+        "What is the name of the journal that published the PET imaging study of ketamine?",  # a news site reported it
+    ],
+)
+def test_questions_the_corpus_cannot_answer_abstain(seed_assistant: Assistant, question: str) -> None:
+    assert seed_assistant.answer(question).abstained
+
+
+@pytest.mark.slow
+def test_cross_references_and_bylines_are_not_quoted_as_answers(seed_assistant: Assistant) -> None:
+    for question in [
+        "What weaknesses did critics point out in the PET ketamine research?",
+        "Does the Isha Health piece see depression as just a low mood?",
+        "What did the PET scans let researchers see about how ketamine acts in the brain?",
+    ]:
+        result = seed_assistant.answer(question)
+        for citation in result.citations:
+            assert not citation.text.startswith(("For more information", "Written by")), (question, citation.text)
+    author = seed_assistant.answer("Who is credited as the author of the Isha Health article?")
+    assert "Isha Team" in author.text
+
+
+@pytest.mark.slow
+def test_a_why_question_quotes_the_sentence_that_gives_the_reason(seed_assistant: Assistant) -> None:
+    result = seed_assistant.answer(
+        "Why was it useful for the 3T/7T ketamine researchers to scan people without depression as well as patients?"
+    )
+    assert not result.abstained
+    assert "because it sheds light" in result.text
