@@ -102,9 +102,9 @@ class DocumentNames:
             rows.setdefault(source, set()).update(name_terms(source, title, publisher, author))
             for match in _ACRONYM.finditer(text):
                 short = analyse(match.group(2))
-                long_form = _long_form(match.group(1).split(), match.group(2))
-                if short and long_form:
-                    acronyms.setdefault(source, {})[short[0]] = _terms(" ".join(long_form))
+                words = _long_form(match.group(1).split(), match.group(2))
+                if short and words:
+                    acronyms.setdefault(source, {})[short[0]] = _terms(" ".join(words))
         for source, found in acronyms.items():
             names = rows[source]
             for short_form, long_form in found.items():
