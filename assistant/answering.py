@@ -54,9 +54,10 @@ from assistant.references import DocumentNames, Reference
 from assistant.retrieval import LexicalIndex, analyse
 
 # Calibrated on evals/golden.jsonl; see README "How the extractive answerer decides".
-MIN_SCORE = 0.42  # blended score the best sentence must reach
+MIN_SCORE = 0.38  # blended score the best sentence must reach
 MIN_COVERAGE = 0.30  # idf-weighted share of question terms the best sentence must contain
 COMMON_IDF = 0.2  # ... or when every word it has is this common (idf against the rarest word's)
+ON_TOPIC = 0.6  # ... unless a sentence is this close to the question in embedding space
 MISSING_SHARE = 0.6  # abstain when this share of the question's words occur nowhere in the corpus
 RUNNER_UP = 0.9  # extra sentences must score at least this fraction of the best
 ADJACENT_SHARE = 0.5  # ... or this much when they directly follow the best sentence
@@ -70,7 +71,7 @@ LEXICAL_WEIGHT = 0.6
 FOCUSED_SHARE = 0.8  # a sentence with the focus word wins unless another scores much higher
 REASON_SHARE = 0.9  # ... and so does a sentence that gives a reason, for a "why" question
 FOCUS_WEIGHT = 2.0  # weight multiplier for the focus of a what/which question
-DENSE_ALONE = 0.8  # a paraphrase this close in embedding space may share few words with the question
+DENSE_ALONE = 0.75  # a paraphrase this close in embedding space may share few words with the question
 SECTION_CREDIT = 0.75  # ... and for one found in the heading the sentence sits under
 DOC_CREDIT = 0.5  # credit for a question term found in the sentence's document but not the sentence
 CAUSE_BONUS = 0.12  # "why" questions prefer sentences that give a cause ("suggest", "because")
@@ -83,10 +84,15 @@ _SECTION_LABEL = re.compile(
 _WORDS = re.compile(r"[A-Za-z0-9][\w'’\-]*")
 _VENUE = re.compile(r"^[A-Z][\w&.\- ]{2,60}\s+(19|20)\d{2}\b")
 _META = re.compile(r"^(written by|by|published|updated|posted|originally reported by|source)\b", re.I)
+_OWN_TITLE = re.compile(
+    r"\bheadline\b|\btitle of (the|this|that) (\w+ ){0,3}?(article|piece|page|post|story|write-?up|news|blog)\b"
+    r"|\b(article|piece|page|post|story)['’]s title\b",
+    re.I,
+)
 _JOURNAL = re.compile(r"\bjournals?\b", re.I)
 _CROSS_REFERENCE = re.compile(
     r"^(for (more|further) (information|details|reading)\b|see also\b|read more\b|learn more\b"
-    r"|(for an? [\w\s-]{0,40}, )?check out\b|click here\b)",
+    r"|(for an? [\w\s-]{0,80}, )?check out\b|click here\b)",
     re.I,
 )
 _ANAPHOR_START = re.compile(r"^(it|this|these|that|those|they|such|the drug|the study|the findings)\b", re.I)
@@ -151,6 +157,7 @@ _META_KINDS = [
     (re.compile(r"^(published|posted|updated|date)\b", re.I), "published updated date year when"),
     (re.compile(r"^(originally reported by|source|publisher)\b", re.I), "published reported source publisher outlet"),
     (_VENUE, "journal published year date"),
+    (re.compile(r"^(©|\(c\)|copyright)", re.I), "copyright"),
 ]
 
 
@@ -207,6 +214,18 @@ def _reassemble(parts: list[tuple[int, str]]) -> str:
     for start, text in parts:
         chars[start : start + len(text)] = text
     return "".join(chars)
+
+
+def _is_title_line(sentence: _Sentence) -> bool:
+    return sentence.text.strip().rstrip(".") == sentence.passage.title.strip().rstrip(".")
+
+
+def _repeats(sentence: _Sentence, other: _Sentence) -> bool:
+    """Whether two sentences of one document say the same (their terms overlap by 80 % or more)."""
+    if sentence.passage.source != other.passage.source or sentence.start == other.start:
+        return False
+    union = sentence.terms | other.terms
+    return bool(union) and len(sentence.terms & other.terms) / len(union) >= 0.8
 
 
 def _dot(a: list[float], b: list[float]) -> float:
@@ -294,8 +313,9 @@ class ExtractiveAnswerer:
                 seen.add(sentence.key)
                 if not self._statement(question, sentence):
                     continue
-                if len(sentence.terms - qterms) < 2:
-                    continue  # says nothing the question does not already say
+                evidence = bool(question.answer_type) and self._has_evidence(question, sentence)
+                if len(sentence.terms - qterms) < 2 and not evidence:
+                    continue  # says nothing the question does not already say (a byline's name does)
                 sentence.terms |= metadata_terms(text)
                 sentence.section = set(analyse(self.heading(passage.source, sentence.start)))
                 for acronym, long_form in self._expansions.get(passage.source, {}).items():
@@ -327,7 +347,7 @@ class ExtractiveAnswerer:
         # A short line can answer a "when" or "which journal" question ("Radiology 2017 August").
         evidence = question.answer_type in {"date", "venue", "number"} and self._has_evidence(question, sentence)
         if text.rstrip(".") == sentence.passage.title.rstrip("."):
-            return False
+            return question.answer_type == "title"  # the title answers "what is the headline", nothing else
         if text.endswith("?"):
             return False  # "Q: What are the side effects?" asks; the next sentence answers
         if _CROSS_REFERENCE.match(text):
@@ -387,6 +407,8 @@ class ExtractiveAnswerer:
             sentence.score = LEXICAL_WEIGHT * sentence.coverage + (1 - LEXICAL_WEIGHT) * sentence.dense
             if sentence.passage.source in focus:
                 sentence.score += FOCUS_BONUS
+            if metadata_terms(sentence.text) & set(question.terms):
+                sentence.score += CAUSE_BONUS  # "who wrote": the byline; "when was it updated": the date line
             if question.asks_reason and CAUSAL.search(sentence.text):
                 sentence.score += CAUSE_BONUS
             elif question.asks_result and RESULT.search(_SECTION_LABEL.sub("", sentence.text)):
@@ -421,6 +443,8 @@ class ExtractiveAnswerer:
 
     def _has_evidence(self, question: Question, sentence: _Sentence) -> bool:
         if not question.answer_type:
+            return True
+        if question.answer_type == "title" and _is_title_line(sentence):
             return True
         pattern = ANSWER_EVIDENCE[question.answer_type]
         said = _SECTION_LABEL.sub("", sentence.text)  # "Materials and Methods This study": not a name
@@ -475,14 +499,21 @@ class ExtractiveAnswerer:
         only_common = standalone and all(
             self.lexical.bm25.idf(t) < COMMON_IDF * self._rare_idf for t in question.terms if t not in missing
         )
-        if names or (missing and (len(missing) >= MISSING_SHARE * len(question.terms) or only_common)):
+        mostly_missing = bool(missing) and len(missing) >= MISSING_SHARE * len(question.terms)
+        if names or (missing and only_common):
             words = ", ".join(question.words_for.get(t, t) for t in (names or missing))
             return self._abstain(base, f"none of the documents mention {words}", passages)
 
         sentences = self._candidates(question, passages)
+        if sentences:
+            self._score(question, retrieval_query or question_text, sentences, frozenset(focus or ()))
+        # Most of the question's words are not in the corpus: off the topic, unless some sentence is
+        # close in meaning ("None of the usual pills have worked for me. Do doctors think ...").
+        if mostly_missing and max((s.dense for s in sentences), default=0.0) < ON_TOPIC:
+            words = ", ".join(question.words_for.get(t, t) for t in missing)
+            return self._abstain(base, f"none of the documents mention {words}", passages)
         if not sentences:
             return self._abstain(base, "no retrieved passage speaks to the question", passages)
-        self._score(question, retrieval_query or question_text, sentences, frozenset(focus or ()))
         grounded = [s for s in sentences if self._grounded(question, s)]
         if not grounded:
             listed = ", ".join(question.words_for.get(t, t) for t in sorted(question.critical))
@@ -494,6 +525,15 @@ class ExtractiveAnswerer:
             preface = "No" if question.yes_no else "The corpus contradicts the premise"
             return self._compose(base, [premise], reason="false premise", preface=preface)
 
+        if question.answer_type == "title" and _OWN_TITLE.search(question.text):
+            # "What's the headline of the piece saying X": the title of the document that says X (a
+            # "title of the paper it discusses" is rather a title quoted in the text).
+            for line in [s for s in ranked if _is_title_line(s)]:
+                # Just below the document's best sentence, so a title quoted in that sentence ("The
+                # paper, "Hippocampal Volume Changes ..."") still wins.
+                line.score = 0.95 * max(s.score for s in ranked if s.passage.source == line.passage.source)
+                line.own = max(s.own for s in ranked if s.passage.source == line.passage.source)
+            ranked = sorted(ranked, key=lambda s: (-s.score, s.rank, s.start))
         with_evidence = [s for s in ranked if self._has_evidence(question, s)]
         if question.focus and not question.answer_type:
             # "What side effects ...": prefer sentences that mention the focus when one is close.
@@ -580,6 +620,9 @@ class ExtractiveAnswerer:
         return None
 
     def _select(self, question: Question, ranked: list[_Sentence]) -> list[_Sentence]:
+        # A sentence that repeats one ranked above it ("- Further research is needed ..." in a list of
+        # takeaways and again in the text) is quoted once.
+        ranked = [s for i, s in enumerate(ranked) if not any(_repeats(s, other) for other in ranked[:i])]
         best = ranked[0]
         chosen = [best]
         if question.multi:

@@ -16,7 +16,7 @@ QUESTION_WORDS = frozenset(
     """what which who whom whose when where why how many much did does do is are was were can could would
     should will tell me explain describe give list please know anything something say says said mention
     mentioned mentions corpus document documents article articles text according there any kind type
-    exactly actually really also us i you main""".split()
+    exactly actually really also us i you main think thinks title headline""".split()
 )
 NEGATION = re.compile(r"\b(not|no|never|neither|nor|without|none|cannot|lack(?:s|ed)?)\b|n['’]t\b", re.IGNORECASE)
 # Pairs of opposite directions: a question asserting one while the source says the other has a
@@ -135,7 +135,9 @@ _TYPE_PATTERNS = [
     (
         "title",
         re.compile(
-            r"\b(what|which) (is|was) (the )?(full |exact )?title\b|\btitle of\b|\bwhat is (it|the \w+) called\b", re.I
+            r"\b(what|which)(?: is|'s| was) (the )?(full |exact )?(title|headline)\b|\b(title|headline) of\b"
+            r"|\bwhat is (it|the \w+) called\b",
+            re.I,
         ),
     ),
     (
@@ -175,6 +177,12 @@ _YES_NO = re.compile(
 _PREMISE = re.compile(
     r"^\s*(why|how come|what explains|what caused|what made|how did|how does|how do|how much did|how much does"
     r"|to what extent did|how many \w+ did)\b",
+    re.I,
+)
+# "How does the article describe TRD?": asks what a document says, asserts nothing.
+_REPORTING = re.compile(
+    r"^\s*how (do|does|did)\b[^?]*\b(describe|define|explain|say|characteri[sz]e|mention|discuss|compare|measure"
+    r"|present|portray|frame|summari[sz]e|report)\b",
     re.I,
 )
 _COUNTED = re.compile(
@@ -245,14 +253,19 @@ def parse(text: str) -> Question:
             if is_named or any(c.isdigit() for c in word):
                 critical.add(term)
     answer_type = next((name for name, pattern in _TYPE_PATTERNS if pattern.search(text)), "")
+    yes_no = bool(_YES_NO.match(text))
+    if yes_no and text.count("?") <= 1:
+        # "Does the article say how much ketamine people should get?" asks whether, not how much:
+        # "further research is needed to determine the optimal dosage" answers it.
+        answer_type = ""
     return Question(
         text=text,
         terms=terms,
         critical=critical,
         words_for=words_for,
         answer_type=answer_type,
-        yes_no=bool(_YES_NO.match(text)),
-        presupposes=bool(_PREMISE.match(text)),
+        yes_no=yes_no,
+        presupposes=bool(_PREMISE.match(text)) and not _REPORTING.search(text),
         negated=bool(NEGATION.search(text)),
         multi=bool(_MULTI.search(text) or _TWO_DOCS.search(text)),
         counted=[t for m in _COUNTED.finditer(text) for w in m.groups() if w for t in analyse(w)],

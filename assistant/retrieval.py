@@ -36,6 +36,59 @@ if TYPE_CHECKING:
 _TOKEN = re.compile(r"[a-z0-9]+(?:[.'’][a-z0-9]+)*")
 
 
+# Irregular English verb forms the stemmer leaves apart ("written" / "writing"): mapped to the base form.
+_IRREGULAR = {
+    form: base
+    for base, forms in {
+        "write": "wrote written",
+        "take": "took taken",
+        "give": "gave given",
+        "show": "shown",
+        "find": "found",
+        "make": "made",
+        "see": "saw seen",
+        "know": "knew known",
+        "choose": "chose chosen",
+        "grow": "grew grown",
+        "begin": "began begun",
+        "speak": "spoke spoken",
+        "break": "broke broken",
+        "think": "thought",
+        "bring": "brought",
+        "teach": "taught",
+        "hold": "held",
+        "lead": "led",
+        "leave": "left",
+        "feel": "felt",
+        "keep": "kept",
+        "meet": "met",
+        "pay": "paid",
+        "say": "said",
+        "send": "sent",
+        "spend": "spent",
+        "tell": "told",
+        "understand": "understood",
+        "become": "became",
+        "come": "came",
+        "get": "got gotten",
+        "go": "went gone",
+        "run": "ran",
+        "rise": "rose risen",
+        "fall": "fell fallen",
+        "drive": "drove driven",
+        "eat": "ate eaten",
+        "build": "built",
+        "buy": "bought",
+        "catch": "caught",
+        "fight": "fought",
+        "seek": "sought",
+        "sell": "sold",
+        "win": "won",
+    }.items()
+    for form in forms.split()
+}
+
+
 @lru_cache(maxsize=1)
 def _stemmer() -> Any:
     import Stemmer
@@ -47,7 +100,7 @@ def analyse(text: str) -> list[str]:
     """Lexical terms: lower-cased words and numbers, stop words removed, Snowball-stemmed."""
     text = text.replace("©", " copyright ")
     words = [w.replace("’", "'").split("'")[0] for w in _TOKEN.findall(text.lower())]
-    words = [w for w in words if w and w not in STOP_WORDS]
+    words = [_IRREGULAR.get(w, w) for w in words if w and w not in STOP_WORDS]
     return list(_stemmer().stemWords(words))
 
 

@@ -61,9 +61,9 @@ def test_golden_set_meets_targets(seed_assistant: Assistant) -> None:
 
 HELDOUT = REPO / "evals" / "heldout.jsonl"
 # evals/heldout.jsonl: 67 questions of the same kinds written by two separate sessions from the
-# documents alone, without access to the answerer. Measured 35 / 54 answerable (0.648) and 13 / 13
+# documents alone, without access to the answerer. Measured 39 / 54 answerable (0.722) and 13 / 13
 # abstentions; the answerer before document references and sentence context scored 27 / 54 and 9 / 13.
-HELDOUT_FLOOR = 0.60
+HELDOUT_FLOOR = 0.68
 
 
 @pytest.mark.slow
