@@ -8,7 +8,11 @@ sentence of an answer is supported by the passage it cites. How it decides:
    sentences that add nothing beyond the question's own words (cross-references such as "For more
    information on X, see X.") are not candidates.
 2. Score: idf-weighted coverage of the question's content terms (BM25 statistics of the corpus),
-   blended with the embedding similarity of question and sentence.
+   blended with the embedding similarity of question and sentence (the sentence alone or in its
+   context, "title. heading. sentence", whichever is closer). A term found only in the heading the
+   sentence sits under counts 0.75, only elsewhere in its document 0.5. Words that name the
+   document the question is about ("the PET article", see `references.py`) count as context for
+   every sentence of that document, and the answer must come from it.
 3. Grounding checks, each of which can make it abstain with a reason:
    - a question word that occurs nowhere in the corpus and carries the question (a drug, a place,
      an off-topic subject) -> "the corpus does not mention X";
@@ -16,13 +20,19 @@ sentence of an answer is supported by the passage it cites. How it decides:
      document of the sentence that answers, so a figure from one study never answers for another;
    - a question that asks for a number, dose, percentage, date, duration or name needs a sentence
      that contains one;
-   - the best sentence must reach a minimum score.
+   - the best sentence must reach a minimum score;
+   - most of the question's words missing from the corpus means off the topic, unless a sentence is
+     close in meaning; a question whose only corpus words are in every passage abstains too.
 4. False premises: when the best-covering sentence is negated (or uses the opposite direction,
    "increase" for "decrease") while the question presupposes the affirmative ("Why did the study
    find ..."), the answer corrects the premise by quoting that sentence.
 5. Composition: the best sentence, plus close runners-up; one per document when the question spans
-   documents ("studies", "both", "across"). A sentence that starts with an anaphor ("It", "This")
-   brings its predecessor along so the quote reads on its own.
+   documents ("studies", "both", "across"), always one for each document the question names. A
+   "why" question prefers a close sentence that gives a reason; a title question, the document's
+   title line or a quoted title; "who wrote" / "when", the byline or date line (which answer
+   nothing else). A sentence that repeats a higher-ranked one is left out; cross-references ("For
+   more information, see X.") are never quoted. A sentence that starts with an anaphor ("It",
+   "This") brings its predecessor along so the quote reads on its own.
 """
 
 from __future__ import annotations

@@ -234,7 +234,7 @@ class Assistant:
         messages = validate_history(history)
         self.ensure_index()
         timings["index_check"] = time.perf_counter() - started
-        parts = split_compound(text)
+        parts = self._parts(text)
         if len(parts) > 1:
             # Two questions in one: answer each on its own, then join the answers.
             result = combine(text, [self._answer_one(part, messages, sources, k, {}) for part in parts])
@@ -244,6 +244,26 @@ class Assistant:
         result.index_fingerprint = self.indexer.fingerprint
         result.timings = timings
         return result
+
+    def _parts(self, text: str) -> list[str]:
+        """The questions in `text`.
+
+        A part that only names a document ("Does ketamine change the brain? What does the Isha
+        Health piece think?") stays with the question it qualifies.
+        """
+        parts = split_compound(text)
+        if len(parts) < 2:
+            return parts
+        names = self.answerer.names
+        merged: list[str] = []
+        for part in parts:
+            reference = names.resolve(part)
+            said = set(parse(part).terms) - reference.selectors - reference.nouns
+            if merged and reference and not said:
+                merged[-1] = f"{merged[-1]} {part}"
+            else:
+                merged.append(part)
+        return merged
 
     def _answer_one(
         self,

@@ -174,6 +174,7 @@ _YES_NO = re.compile(
     r"^\s*(?:[^,?]{0,80},\s*)?(is|are|was|were|do|does|did|can|could|has|have|had|will|would|should|may|might)\b",
     re.I,
 )
+_CHOICE = re.compile(r",\s*or\b|\bor (does|do|did|is|are|was|were|can|will|has|have|as|just|only)\b", re.I)
 _PREMISE = re.compile(
     r"^\s*(why|how come|what explains|what caused|what made|how did|how does|how do|how much did|how much does"
     r"|to what extent did|how many \w+ did)\b",
@@ -253,7 +254,8 @@ def parse(text: str) -> Question:
             if is_named or any(c.isdigit() for c in word):
                 critical.add(term)
     answer_type = next((name for name, pattern in _TYPE_PATTERNS if pattern.search(text)), "")
-    yes_no = bool(_YES_NO.match(text))
+    # "Does it only lift mood for a while, or does it change the brain?" offers a choice: not yes or no.
+    yes_no = bool(_YES_NO.match(text)) and not _CHOICE.search(text)
     if yes_no and text.count("?") <= 1:
         # "Does the article say how much ketamine people should get?" asks whether, not how much:
         # "further research is needed to determine the optimal dosage" answers it.

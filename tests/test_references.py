@@ -109,6 +109,17 @@ def test_answer_types(question: str, answer_type: str) -> None:
     assert parse(question).answer_type == answer_type
 
 
+def test_either_or_questions_are_not_yes_no() -> None:
+    assert not parse("Does it only lift mood for a while, or does it change the brain?").yes_no
+    assert parse("Does it change the brain?").yes_no
+
+
+def test_a_part_that_only_names_a_document_stays_with_its_question(seed_assistant: Assistant) -> None:
+    parts = seed_assistant._parts("Does ketamine physically change the brain? What does the Isha Health piece think?")
+    assert len(parts) == 1
+    assert len(seed_assistant._parts("What share of people do not respond? How many patients had TRD?")) == 2
+
+
 def test_reporting_questions_presuppose_nothing() -> None:
     assert not parse("How does the brain-network article describe treatment-resistant depression?").presupposes
     assert parse("Why does ketamine take several weeks to act?").presupposes
