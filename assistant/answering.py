@@ -74,6 +74,7 @@ ADJACENT_SHARE = 0.5  # ... or this much when they directly follow the best sent
 MULTI_SHARE = 0.6  # questions across documents: each document's sentence against the best
 TIE_SHARE = 0.95  # ... and a document's second sentence must tie with its first
 MULTI_OWN = 0.15  # ... which must itself contain some of the question's words
+NUMBER_OWN = 0.2  # ... and a sentence giving another figure must share this much of the question's words
 PREMISE_SHARE = 0.7  # a contradicting sentence must score this fraction of the best to correct the premise
 TYPED_OWN = 0.35  # a typed question (number, date, name...) is answered by a sentence with that evidence
 # which contains this share of the question's own terms, even when the blended score is low
@@ -99,6 +100,9 @@ _OWN_TITLE = re.compile(
     r"|\b(article|piece|page|post|story)['’]s title\b",
     re.I,
 )
+_ORG_ACRONYM = re.compile(r"(?:©|\b(?:by|at|from)(?: the)?)\s+([A-Z]{3,})\b")
+# A figure the question states: not a year, not part of a name ("3T", "MDD-2").
+_ASSERTED_NUMBER = re.compile(r"\b(?!(?:19|20)\d{2}\b)(\d+(?:\.\d+)?)(?![\w./-])\s*(%|percent\b|per cent\b)?")
 _JOURNAL = re.compile(r"\bjournals?\b", re.I)
 _CROSS_REFERENCE = re.compile(
     r"^(for (more|further) (information|details|reading)\b|see also\b|read more\b|learn more\b"
@@ -167,8 +171,10 @@ _META_KINDS = [
     (re.compile(r"^(published|posted|updated|date)\b", re.I), "published updated date year when"),
     (re.compile(r"^(originally reported by|source|publisher)\b", re.I), "published reported source publisher outlet"),
     (_VENUE, "journal published year date"),
-    (re.compile(r"^(©|\(c\)|copyright)", re.I), "copyright"),
 ]
+
+
+_META_VOCABULARY = frozenset(t for _, words in _META_KINDS for t in analyse(words))
 
 
 def metadata_terms(text: str) -> set[str]:
@@ -318,6 +324,7 @@ class ExtractiveAnswerer:
                 # "Materials and Methods This study ...": a section label is not part of what is said.
                 said = _SECTION_LABEL.sub("", text)
                 sentence = _Sentence(passage, passage.start + s, passage.start + e, text, set(analyse(said)), rank)
+                label = _SECTION_LABEL.match(text)
                 if sentence.key in seen:
                     continue
                 seen.add(sentence.key)
@@ -328,6 +335,8 @@ class ExtractiveAnswerer:
                     continue  # says nothing the question does not already say (a byline's name does)
                 sentence.terms |= metadata_terms(text)
                 sentence.section = set(analyse(self.heading(passage.source, sentence.start)))
+                if label:
+                    sentence.section |= set(analyse(label.group()))  # "Purpose To detect ...": its section
                 for acronym, long_form in self._expansions.get(passage.source, {}).items():
                     if acronym in sentence.terms or acronym + "s" in sentence.terms:
                         sentence.terms |= long_form
@@ -347,8 +356,12 @@ class ExtractiveAnswerer:
         word = question.words_for.get(term, term)
         if term.isdigit():
             return False
-        pieces = self.embedder.pieces(word)
-        rare = pieces >= 4 or (pieces >= 3 and len(word) >= 8)
+        # "bigger-picture" is two common words, not a rare one: each part is judged on its own.
+        rare = any(
+            (n := self.embedder.pieces(part)) >= 4 or (n >= 3 and len(part) >= 8)
+            for part in re.split(r"[-‐/]", word)
+            if part
+        )
         return term in question.critical or bool(DRUG_LIKE.search(word.lower())) or rare
 
     def _statement(self, question: Question, sentence: _Sentence) -> bool:
@@ -464,6 +477,12 @@ class ExtractiveAnswerer:
         if question.answer_type == "venue" and _JOURNAL.search(question.text):
             # A journal publishes; a news site that "reported" the study is not the journal asked for.
             return any(not m.group().lower().startswith("reported") for m in pattern.finditer(said))
+        if question.answer_type == "organization":
+            # An institution's name, or an acronym where organisations stand ("© RSNA", "funded by
+            # NIMH"); not one the document defines ("major depressive disorder (MDD)") or uses as a word.
+            organisations = [m.group() for m in pattern.finditer(said) if not m.group().isupper()]
+            organisations += [m.group(1) for m in _ORG_ACRONYM.finditer(said)]
+            return any(set(analyse(name)) - set(question.terms) for name in organisations)
         if question.answer_type in {"name", "organization"}:
             # A name that merely repeats one from the question answers nothing.
             return any(set(analyse(m.group())) - set(question.terms) for m in pattern.finditer(said))
@@ -502,7 +521,14 @@ class ExtractiveAnswerer:
         base.passages = passages
         if not passages:
             return self._abstain(base, "the index returned no passages", [])
-        missing = [t for t in question.terms if not self.lexical.bm25.contains(t)]
+        # "date", "author": words a byline or date line answers for are not missing from the corpus.
+        # Nor is the focus of a typed question ("Which organization ..."): the answer's evidence is.
+        typed_focus = question.focus if question.answer_type else set()
+        missing = [
+            t
+            for t in question.terms
+            if not self.lexical.bm25.contains(t) and t not in _META_VOCABULARY and t not in typed_focus
+        ]
         names = [t for t in missing if self._is_name(question, t)]
         # "Is ketamine addictive?" in a ketamine corpus: the only words it has are ones every passage has.
         standalone = not retrieval_query or retrieval_query == question_text  # a follow-up leans on earlier turns
@@ -519,7 +545,7 @@ class ExtractiveAnswerer:
             self._score(question, retrieval_query or question_text, sentences, frozenset(focus or ()))
         # Most of the question's words are not in the corpus: off the topic, unless some sentence is
         # close in meaning ("None of the usual pills have worked for me. Do doctors think ...").
-        if mostly_missing and max((s.dense for s in sentences), default=0.0) < ON_TOPIC:
+        if mostly_missing and standalone and max((s.dense for s in sentences), default=0.0) < ON_TOPIC:
             words = ", ".join(question.words_for.get(t, t) for t in missing)
             return self._abstain(base, f"none of the documents mention {words}", passages)
         if not sentences:
@@ -530,7 +556,7 @@ class ExtractiveAnswerer:
             return self._abstain(base, f"no single document covers all of {listed}", passages)
         ranked = sorted(grounded, key=lambda s: (-s.score, s.rank, s.start))
 
-        premise = self._premise_conflict(question, ranked)
+        premise = self._premise_conflict(question, ranked) or self._number_conflict(question, ranked)
         if premise is not None:
             preface = "No" if question.yes_no else "The corpus contradicts the premise"
             return self._compose(base, [premise], reason="false premise", preface=preface)
@@ -594,7 +620,7 @@ class ExtractiveAnswerer:
         """A negation in the sentence whose next few words touch the question's terms."""
         for match in NEGATION.finditer(sentence.text):
             following = analyse(" ".join(sentence.text[match.end() :].split()[:7]))
-            if any(matches(t, set(following)) for t in question.terms):
+            if any(matches(t, set(following)) for t in question.terms if t not in question.selectors):
                 return True
         return False
 
@@ -614,6 +640,29 @@ class ExtractiveAnswerer:
             )
             if flipped or self._negates_question(question, sentence):
                 return sentence
+        return None
+
+    def _number_conflict(self, question: Question, ranked: list[_Sentence]) -> _Sentence | None:
+        """A close sentence that gives a different figure than the one the question asserts.
+
+        "The PET article says about 70% of people don't respond" against "Approximately 30% of
+        patients ... do not respond": the question's number is nowhere in that document, and the
+        sentence gives a number of the same kind (a percentage for a percentage).
+        """
+        asserted = [(m.group(1), bool(m.group(2))) for m in _ASSERTED_NUMBER.finditer(question.text)]
+        if not asserted or question.answer_type:
+            return None  # "How many ...?" asks for the number; it asserts none
+        best = ranked[0].score
+        for sentence in ranked[:5]:
+            if sentence.score < PREMISE_SHARE * best or sentence.own < NUMBER_OWN:
+                continue
+            doc_terms = self._doc_terms.get(sentence.passage.source, set())
+            for number, percent in asserted:
+                if number in doc_terms:
+                    continue
+                kind = ANSWER_EVIDENCE["percent" if percent else "number"]
+                if kind.search(sentence.text):
+                    return sentence
         return None
 
     def _following(self, sentence: _Sentence, ranked: list[_Sentence]) -> _Sentence | None:
@@ -698,6 +747,8 @@ class ExtractiveAnswerer:
                 if not later or sentence.passage.start + later[0] >= end:
                     continue  # nothing new beyond what is already quoted
                 start = sentence.passage.start + later[0]
+            if any(p.source == sentence.passage.source and lo <= start and end <= hi for p, lo, hi in spans):
+                continue  # already quoted in full
             spans.append((sentence.passage, start, end))
         citations: list[Citation] = []
         parts: list[str] = []

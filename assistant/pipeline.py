@@ -432,6 +432,9 @@ def combine(question: str, parts: list[Answer]) -> Answer:
         if part.abstained:
             texts.append(f"The corpus does not answer “{part.question}”: {part.reason}.")
             continue
+        quoted = {(c.source, c.start, c.end) for c in citations}
+        if part.citations and all((c.source, c.start, c.end) in quoted for c in part.citations):
+            continue  # both parts are answered by the same quotes: say them once
         offset = len(citations)
 
         def renumber(match: re.Match[str], offset: int = offset) -> str:

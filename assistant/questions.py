@@ -16,7 +16,8 @@ QUESTION_WORDS = frozenset(
     """what which who whom whose when where why how many much did does do is are was were can could would
     should will tell me explain describe give list please know anything something say says said mention
     mentioned mentions corpus document documents article articles text according there any kind type
-    exactly actually really also us i you main think thinks title headline""".split()
+    exactly actually really also us i you main think thinks title headline whether ok okay hey hi thanks thank
+    yeah anyway name named called""".split()
 )
 NEGATION = re.compile(r"\b(not|no|never|neither|nor|without|none|cannot|lack(?:s|ed)?)\b|n['’]t\b", re.IGNORECASE)
 # Pairs of opposite directions: a question asserting one while the source says the other has a
@@ -72,8 +73,12 @@ ANSWER_EVIDENCE = {
     "name": re.compile(_NAME),
     # A place: "in China", "at Yale", "from the University of ...".
     "place": re.compile(r"\b(in|at|from)\s+(the\s+)?[A-Z][a-z]+"),
-    # An organisation: a name or an acronym ("© RSNA, 2017").
-    "organization": re.compile(rf"{_NAME}|\b[A-Z]{{3,}}\b"),
+    # An organisation: an institution's name or an acronym ("© RSNA, 2017"); see the answerer for
+    # acronyms a document defines ("major depressive disorder (MDD)"), which are not organisations.
+    "organization": re.compile(
+        r"\b(University|Institute|College|School|Hospital|Cent(?:er|re)|Clinic|Foundation|Society|Association"
+        r"|Agency|Department|Laborator(?:y|ies)|Council|Ministry|Corporation|Company|Inc|Ltd)\b|\b[A-Z]{3,}\b"
+    ),
     # A named venue: "published in Nature's Scientific Reports", "reported by Medical Xpress", "Radiology 2017".
     "venue": re.compile(
         r"\b(published|appeared|reported|featured)\s+(in|by)\s+(the\s+)?([a-z]+\s+){0,2}?[A-Z][\w'’]+"
@@ -162,7 +167,8 @@ _TYPE_PATTERNS = [
         re.compile(
             r"\bname of the (researchers?|scientists?|person|authors?|doctors?|experts?)\b"
             r"|\b(which|what) (researchers?|scientists?|person|authors?|doctors?|experts?)\b"
-            r"|\bwho (wrote|said|noted|published|led|authored|conducted|reported|ran|funded)\b|\bwho is quoted\b"
+            r"|\bwho (wrote|said|noted|published|led|authored|conducted|reported|ran|funded|paid|sponsored|financed)\b"
+            r"|\bwho is quoted\b"
             r"|\bwho (is|are|was|were) the (authors?|researchers?|investigators?|scientists?|writers?|lead)\b"
             r"|\b(published|reported) (in|by) (what|which)\b",
             re.I,
@@ -256,7 +262,9 @@ def parse(text: str) -> Question:
     answer_type = next((name for name, pattern in _TYPE_PATTERNS if pattern.search(text)), "")
     # "Does it only lift mood for a while, or does it change the brain?" offers a choice: not yes or no.
     yes_no = bool(_YES_NO.match(text)) and not _CHOICE.search(text)
-    if yes_no and text.count("?") <= 1:
+    typed = next((m for _, pattern in _TYPE_PATTERNS if (m := pattern.search(text))), None)
+    first_end = text.find("?") if "?" in text else len(text)  # "Has it been updated? If so, when?" keeps "when"
+    if yes_no and typed is not None and typed.start() < first_end:
         # "Does the article say how much ketamine people should get?" asks whether, not how much:
         # "further research is needed to determine the optimal dosage" answers it.
         answer_type = ""

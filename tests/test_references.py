@@ -158,6 +158,8 @@ def test_a_named_document_answers_and_its_name_need_not_be_in_the_sentence(seed_
         "Who are the authors of the Radiology paper on magnetization transfer imaging?",  # no person is named
         "In which country was the magnetization transfer imaging study of TRD carried out?",
         "What is the name of the journal that published the PET imaging study of ketamine?",  # a news site reported it
+        "Which university is Dr. John Krystal affiliated with?",  # "PET" and "MDD" are no organisations
+        "who paid for the fMRI ketamine brain network research?",
     ],
 )
 def test_questions_the_corpus_cannot_answer_abstain(seed_assistant: Assistant, question: str) -> None:
@@ -201,6 +203,16 @@ def test_cross_references_and_bylines_are_not_quoted_as_answers(seed_assistant: 
         ),
         ("who wrote the isha health article about ketamine and hippocampal volume?", "Isha Team", ISHA),
         ("Who is credited as the author of the Isha Health article?", "Isha Team", ISHA),
+        ("Which organization is named in the copyright notice of the Radiology abstract?", "RSNA", MTR),
+        # "Purpose To detect ...": the section label counts as the sentence's heading
+        ("What was the stated purpose of the 2017 magnetization transfer imaging study?", "biophysical", MTR),
+        # a figure the question asserts and the document contradicts
+        (
+            "The PET article says about 70% of people with major depression don't respond to regular treatment "
+            "— why is it so high?",
+            "Approximately 30%",
+            PET,
+        ),
     ],
 )
 def test_the_answer_quotes_the_sentence_that_answers(
@@ -230,3 +242,23 @@ def test_an_on_topic_question_in_everyday_words_is_not_rejected_for_its_vocabula
     )
     assert "none of the documents mention" not in result.text
     assert seed_assistant.answer("How do I fix a flat tire on my bicycle?").abstained
+
+
+@pytest.mark.slow
+def test_parts_answered_by_the_same_quote_say_it_once(seed_assistant: Assistant) -> None:
+    result = seed_assistant.answer("Which of these pieces actually carry a date, and what dates are given?")
+    spans = [(c.source, c.start, c.end) for c in result.citations]
+    assert spans and len(spans) == len(set(spans))
+    assert result.text.count("February 29, 2024") == 1
+
+
+@pytest.mark.slow
+def test_a_chatty_follow_up_is_not_rejected_for_its_filler_words(seed_assistant: Assistant) -> None:
+    history = [
+        {"role": "user", "content": "What does the PET article say about ketamine's risks?"},
+        {"role": "assistant", "content": "It calls ketamine a powerful medication with potential side effects."},
+    ]
+    result = seed_assistant.answer(
+        "ok, and does it say whether it's been shown to be safe over the long haul?", history=history
+    )
+    assert "none of the documents mention" not in result.text
