@@ -235,6 +235,7 @@ class Question:
     focus: set[str] = field(default_factory=set)  # what the answer must be about: "What side effects ..."
     asks_reason: bool = False  # "why ...", "what might explain ...": the answer gives a cause
     asks_result: bool = False  # "what did the study find / show": the answer reports a result
+    focus_head: str = ""  # the noun a which-question asks for: "region" in "Which brain region showed ..."
     named_sources: list[str] = field(default_factory=list)  # documents the question names ("the PET article")
     selectors: set[str] = field(default_factory=set)  # the terms that named them
 
@@ -280,6 +281,7 @@ def parse(text: str) -> Question:
         multi=bool(_MULTI.search(text) or _TWO_DOCS.search(text)),
         counted=[t for m in _COUNTED.finditer(text) for w in m.groups() if w for t in analyse(w)],
         focus=focus_terms(text),
+        focus_head=focus_head(text),
         asks_reason=bool(_REASON.search(text)),
         asks_result=bool(_RESULT_QUESTION.search(text)),
     )
@@ -333,6 +335,23 @@ def focus_terms(text: str) -> set[str]:
         if a and b and ANTONYMS.get(a[0]) == b[0]:
             focus.update((a[0], b[0]))
     return focus
+
+
+_WHICH = re.compile(
+    r"^\s*which\s+((?:[\w'-]+\s+){0,2}?[\w'-]+)\s+(?=(?:is|are|was|were|do|does|did|has|have|had|can|could|will"
+    r"|would|should|may|might|\w+ed)\b)",
+    re.I,
+)
+
+
+def focus_head(text: str) -> str:
+    """The analysed noun a which-question asks for ("Which brain region showed ..." -> "region")."""
+    match = _WHICH.match(text)
+    if not match:
+        return ""
+    words = [w for w in match.group(1).split() if w.lower() not in _PREPOSITIONS]
+    analysed = analyse(words[-1]) if words else []
+    return analysed[-1] if analysed else ""
 
 
 def is_follow_up(text: str) -> bool:

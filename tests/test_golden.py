@@ -47,10 +47,9 @@ def _assert_levels(assistant: Assistant, path: Path, floor: float) -> None:
     assert report.answerable_accuracy >= floor, failures
 
 
-# The target for answerable questions is 0.90; the extractive answerer measures 39/44
-# (0.886): the misses are deep paraphrases and survey questions across all documents (see the
-# README, "Limits"). The floor below guards against regressions from the measured level.
-ANSWERABLE_FLOOR = 0.85
+# The targets: >= 90% of answerable questions correct (measured 40 / 44 = 0.909) and >= 90%
+# of unanswerable ones abstained (measured 13 / 13).
+ANSWERABLE_FLOOR = 0.90
 
 
 @pytest.mark.slow
@@ -60,10 +59,11 @@ def test_golden_set_meets_targets(seed_assistant: Assistant) -> None:
 
 
 HELDOUT = REPO / "evals" / "heldout.jsonl"
-# evals/heldout.jsonl: 67 questions of the same kinds written by two separate sessions from the
-# documents alone, without access to the answerer. Measured 39 / 54 answerable (0.722) and 13 / 13
-# abstentions; the answerer before document references and sentence context scored 27 / 54 and 9 / 13.
-HELDOUT_FLOOR = 0.68
+# evals/heldout.jsonl: 147 questions of the same kinds written by four separate sessions from the
+# documents alone, without access to the answerer (see README, "Measured"). Measured 74 / 118
+# answerable (0.627) and 28 / 29 abstentions; the answerer of the previous release scored 44 / 118 and
+# 22 / 29. The floor guards that level.
+HELDOUT_FLOOR = 0.60
 
 
 @pytest.mark.slow

@@ -120,6 +120,12 @@ def test_a_part_that_only_names_a_document_stays_with_its_question(seed_assistan
     assert len(seed_assistant._parts("What share of people do not respond? How many patients had TRD?")) == 2
 
 
+def test_the_head_of_a_which_question() -> None:
+    assert parse("Which brain region showed the largest change?").focus_head == "region"
+    assert parse("Which brain networks are implicated?").focus_head == "network"
+    assert parse("What does the article say?").focus_head == ""
+
+
 def test_reporting_questions_presuppose_nothing() -> None:
     assert not parse("How does the brain-network article describe treatment-resistant depression?").presupposes
     assert parse("Why does ketamine take several weeks to act?").presupposes
@@ -160,6 +166,7 @@ def test_a_named_document_answers_and_its_name_need_not_be_in_the_sentence(seed_
         "What is the name of the journal that published the PET imaging study of ketamine?",  # a news site reported it
         "Which university is Dr. John Krystal affiliated with?",  # "PET" and "MDD" are no organisations
         "who paid for the fMRI ketamine brain network research?",
+        "Which brain region showed the largest change on the PET scans after ketamine?",  # it names no region
     ],
 )
 def test_questions_the_corpus_cannot_answer_abstain(seed_assistant: Assistant, question: str) -> None:
