@@ -44,7 +44,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from assistant.chunking import context_text, heading_at, section_headings, sentence_spans
+from assistant.chunking import BYLINE, VENUE_LINE, context_text, heading_at, section_headings, sentence_spans
 from assistant.cleaning import is_title_case
 from assistant.embedding import Embedder
 from assistant.indexing import context_id, sentence_id
@@ -60,7 +60,7 @@ from assistant.questions import (
     parse,
 )
 from assistant.records import Answer, Citation, Passage
-from assistant.references import DocumentNames, Reference
+from assistant.references import DocumentNames, Reference, acronyms
 from assistant.retrieval import LexicalIndex, analyse
 
 # Calibrated on evals/golden.jsonl and evals/heldout.jsonl together (README, "Measured").
@@ -93,8 +93,6 @@ _SECTION_LABEL = re.compile(
     re.I,
 )
 _WORDS = re.compile(r"[A-Za-z0-9][\w'’\-]*")
-_VENUE = re.compile(r"^[A-Z][\w&.\- ]{2,60}\s+(19|20)\d{2}\b")
-_META = re.compile(r"^(written by|by|published|updated|posted|originally reported by|source)\b", re.I)
 _OWN_TITLE = re.compile(
     r"\bheadline\b|\btitle of (the|this|that) (\w+ ){0,3}?(article|piece|page|post|story|write-?up|news|blog)\b"
     r"|\b(article|piece|page|post|story)['’]s title\b",
@@ -125,6 +123,7 @@ class _Sentence:
     dense: float = 0.0
     score: float = 0.0
     section: set[str] = field(default_factory=set)  # terms of the heading the sentence sits under
+    meta: set[str] = field(default_factory=set)  # what a byline or date line answers for (`metadata_terms`)
 
     @property
     def key(self) -> tuple[str, int]:
@@ -170,7 +169,7 @@ _META_KINDS = [
     (re.compile(r"^(written by|by|author)\b", re.I), "author wrote written writer"),
     (re.compile(r"^(published|posted|updated|date)\b", re.I), "published updated date year when"),
     (re.compile(r"^(originally reported by|source|publisher)\b", re.I), "published reported source publisher outlet"),
-    (_VENUE, "journal published year date"),
+    (VENUE_LINE, "journal published year date"),
 ]
 
 
@@ -196,31 +195,6 @@ def matches(term: str, terms: set[str]) -> bool:
     if len(term) < 5:
         return False
     return any(len(other) >= 5 and (other.startswith(term) or term.startswith(other)) for other in terms)
-
-
-_ACRONYM = re.compile(r"((?:[A-Za-z][\w'’-]*\s+){1,6})\((\b[A-Z][A-Za-z0-9]{1,9})s?\)")
-
-
-def acronyms(text: str) -> dict[str, set[str]]:
-    """Acronyms defined in `text` ("treatment-resistant depression (TRD)") -> the long form's terms.
-
-    A simplified Schwartz & Hearst (2003) match: the long form is the shortest run of words before
-    the parenthesis whose initials (hyphenated parts counted) spell the acronym's letters.
-    """
-    found: dict[str, set[str]] = {}
-    for match in _ACRONYM.finditer(text):
-        key = analyse(match.group(2))
-        if not key:
-            continue  # "(AND)", "(IT)": an acronym that is also a stop word defines nothing searchable
-        words = match.group(1).split()
-        letters = [c.lower() for c in match.group(2) if c.isalpha()]
-        for size in range(1, len(words) + 1):
-            candidate = words[-size:]
-            initials = [part[0].lower() for word in candidate for part in re.split(r"[-‐]", word) if part]
-            if initials[: len(letters)] == letters or [w[0].lower() for w in candidate] == letters:
-                found[key[0]] = set(analyse(" ".join(candidate)))
-                break
-    return found
 
 
 def _reassemble(parts: list[tuple[int, str]]) -> str:
@@ -292,7 +266,9 @@ class ExtractiveAnswerer:
             self._titles[chunk.source] = chunk.title
         for source, parts in pieces.items():
             self._headings[source] = section_headings(_reassemble(parts), self._titles[source])
-        self.names = DocumentNames.from_texts((c.source, c.title, c.publisher, "", c.text) for c in lexical.chunks)
+        self.names = DocumentNames.from_documents(
+            ((c.source, c.title, c.publisher, "") for c in lexical.chunks), self._expansions
+        )
         for source, found in self._expansions.items():
             for long_form in found.values():
                 self._doc_terms[source] |= long_form
@@ -328,12 +304,13 @@ class ExtractiveAnswerer:
                 if sentence.key in seen:
                     continue
                 seen.add(sentence.key)
+                sentence.meta = metadata_terms(text)
                 if not self._statement(question, sentence):
                     continue
                 evidence = bool(question.answer_type) and self._has_evidence(question, sentence)
                 if len(sentence.terms - qterms) < 2 and not evidence:
                     continue  # says nothing the question does not already say (a byline's name does)
-                sentence.terms |= metadata_terms(text)
+                sentence.terms |= sentence.meta
                 sentence.section = set(analyse(self.heading(passage.source, sentence.start)))
                 if label:
                     sentence.section |= set(analyse(label.group()))  # "Purpose To detect ...": its section
@@ -375,12 +352,12 @@ class ExtractiveAnswerer:
             return False  # "Q: What are the side effects?" asks; the next sentence answers
         if _CROSS_REFERENCE.match(text):
             return False  # "For more information on X, see X.": points elsewhere, says nothing
-        meta = metadata_terms(text)
+        meta = sentence.meta
         if meta and not (meta & set(question.terms)) and question.answer_type not in {"date", "venue", "name"}:
             return False  # a byline or date line answers "who wrote" or "when", nothing else
         words = _WORDS.findall(text)
         ends = text.endswith((".", "!", '"', "”", ")"))
-        if not ends and (len(words) < 5 or is_title_case(words)) and not _META.match(text) and not evidence:
+        if not ends and (len(words) < 5 or is_title_case(words)) and not BYLINE.match(text) and not evidence:
             return False  # a heading
         return not (ends and len(words) < 12 and is_title_case(words) and not evidence)
 
@@ -430,7 +407,7 @@ class ExtractiveAnswerer:
             sentence.score = LEXICAL_WEIGHT * sentence.coverage + (1 - LEXICAL_WEIGHT) * sentence.dense
             if sentence.passage.source in focus:
                 sentence.score += FOCUS_BONUS
-            if metadata_terms(sentence.text) & set(question.terms):
+            if sentence.meta & set(question.terms):
                 sentence.score += CAUSE_BONUS  # "who wrote": the byline; "when was it updated": the date line
             if question.asks_reason and CAUSAL.search(sentence.text):
                 sentence.score += CAUSE_BONUS

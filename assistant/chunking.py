@@ -10,11 +10,13 @@ A sentence longer than a chunk is cut at word boundaries. Every chunk satisfies
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from assistant.cleaning import is_title_case
 from assistant.records import Chunk, Document
 
 if TYPE_CHECKING:
@@ -55,10 +57,10 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
 
 
 _LINE_WORDS = re.compile(r"[A-Za-z0-9][\w'’\-]*")
-_NOT_A_HEADING = re.compile(
-    r"^(written by|by|published|updated|posted|originally reported by|source)\b|^[A-Z][\w&.\- ]{2,60}\s+(19|20)\d{2}\b",
-    re.I,
-)
+# Lines that state who wrote or published a document and when ("Written by Isha Team",
+# "published: February 29, 2024", "Radiology 2017 August"): metadata, not headings.
+BYLINE = re.compile(r"^(written by|by|published|updated|posted|originally reported by|source)\b", re.I)
+VENUE_LINE = re.compile(r"^[A-Z][\w&.\- ]{2,60}\s+(19|20)\d{2}\b")
 
 
 def is_heading(line: str) -> bool:
@@ -67,11 +69,9 @@ def is_heading(line: str) -> bool:
     A short title-case line without a final period, or a question line ("Q: What are the side
     effects?") that the following paragraph answers. Bylines and date lines are not headings.
     """
-    from assistant.cleaning import is_title_case
-
     text = line.strip()
     words = _LINE_WORDS.findall(text)
-    if not words or len(words) > 16 or _NOT_A_HEADING.match(text):
+    if not words or len(words) > 16 or BYLINE.match(text) or VENUE_LINE.match(text):
         return False
     if text.endswith("?"):
         return True
@@ -92,8 +92,6 @@ def section_headings(text: str, title: str = "") -> list[tuple[int, str]]:
 
 def heading_at(headings: list[tuple[int, str]], offset: int) -> str:
     """The heading nearest before `offset` in `section_headings` output, or ""."""
-    import bisect
-
     index = bisect.bisect_right(headings, (offset, "\uffff")) - 1
     return headings[index][1] if index >= 0 else ""
 

@@ -260,12 +260,12 @@ def parse(text: str) -> Question:
             is_named = position > 0 and any(c.isupper() for c in word)
             if is_named or any(c.isdigit() for c in word):
                 critical.add(term)
-    answer_type = next((name for name, pattern in _TYPE_PATTERNS if pattern.search(text)), "")
+    typed = next(((name, m) for name, pattern in _TYPE_PATTERNS if (m := pattern.search(text))), None)
+    answer_type = typed[0] if typed else ""
     # "Does it only lift mood for a while, or does it change the brain?" offers a choice: not yes or no.
     yes_no = bool(_YES_NO.match(text)) and not _CHOICE.search(text)
-    typed = next((m for _, pattern in _TYPE_PATTERNS if (m := pattern.search(text))), None)
     first_end = text.find("?") if "?" in text else len(text)  # "Has it been updated? If so, when?" keeps "when"
-    if yes_no and typed is not None and typed.start() < first_end:
+    if yes_no and typed is not None and typed[1].start() < first_end:
         # "Does the article say how much ketamine people should get?" asks whether, not how much:
         # "further research is needed to determine the optimal dosage" answers it.
         answer_type = ""

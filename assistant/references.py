@@ -43,7 +43,6 @@ _REFERENCE = re.compile(
     rf"|\b(?i:according to|as reported by|reported by|published by|in|by|from)\s+(?i:the\s+)?"
     rf"((?:[A-Z][\w'’&.\-]*\s*){{1,4}})()",
 )
-_ACRONYM = re.compile(r"((?:[A-Za-z][\w'’-]*\s+){1,6})\((\b[A-Z][A-Za-z0-9]{1,9})s?\)")
 
 
 @dataclass
@@ -68,15 +67,29 @@ def name_terms(source: str, title: str, publisher: str = "", author: str = "") -
     return _terms(" ".join([title, publisher, author, stem]))
 
 
-def _long_form(words: list[str], acronym: str) -> list[str]:
-    """The words before "(MTR)" whose initials spell it: "magnetization transfer ratio"."""
-    letters = [c.lower() for c in acronym if c.isalpha()]
-    for size in range(1, len(words) + 1):
-        candidate = words[-size:]
-        initials = [part[0].lower() for word in candidate for part in re.split(r"[-‐]", word) if part]
-        if initials == letters or [w[0].lower() for w in candidate] == letters:
-            return candidate
-    return []
+_ACRONYM = re.compile(r"((?:[A-Za-z][\w'’-]*\s+){1,6})\((\b[A-Z][A-Za-z0-9]{1,9})s?\)")
+
+
+def acronyms(text: str) -> dict[str, set[str]]:
+    """Acronyms defined in `text` ("treatment-resistant depression (TRD)") -> the long form's terms.
+
+    A simplified Schwartz & Hearst (2003) match: the long form is the shortest run of words before
+    the parenthesis whose initials (hyphenated parts counted) spell the acronym's letters.
+    """
+    found: dict[str, set[str]] = {}
+    for match in _ACRONYM.finditer(text):
+        key = analyse(match.group(2))
+        if not key:
+            continue  # "(AND)", "(IT)": an acronym that is also a stop word defines nothing searchable
+        words = match.group(1).split()
+        letters = [c.lower() for c in match.group(2) if c.isalpha()]
+        for size in range(1, len(words) + 1):
+            candidate = words[-size:]
+            initials = [part[0].lower() for word in candidate for part in re.split(r"[-‐]", word) if part]
+            if initials[: len(letters)] == letters or [w[0].lower() for w in candidate] == letters:
+                found[key[0]] = set(analyse(" ".join(candidate)))
+                break
+    return found
 
 
 class DocumentNames:
@@ -96,17 +109,27 @@ class DocumentNames:
     @classmethod
     def from_texts(cls, documents: Iterable[tuple[str, str, str, str, str]]) -> DocumentNames:
         """From (source, title, publisher, author, text) rows; a text may be any part of its document."""
+        rows = list(documents)
+        defined: dict[str, dict[str, set[str]]] = {}
+        for source, _, _, _, text in rows:
+            defined.setdefault(source, {}).update(acronyms(text))
+        return cls.from_documents(((r[0], r[1], r[2], r[3]) for r in rows), defined)
+
+    @classmethod
+    def from_documents(
+        cls, documents: Iterable[tuple[str, str, str, str]], defined: dict[str, dict[str, set[str]]]
+    ) -> DocumentNames:
+        """From (source, title, publisher, author) rows and the acronyms each document defines.
+
+        `defined` maps a source to `acronyms()` of its text (acronym -> long-form terms).
+        """
         rows: dict[str, set[str]] = {}
-        acronyms: dict[str, dict[str, set[str]]] = {}
-        for source, title, publisher, author, text in documents:
+        for source, title, publisher, author in documents:
             rows.setdefault(source, set()).update(name_terms(source, title, publisher, author))
-            for match in _ACRONYM.finditer(text):
-                short = analyse(match.group(2))
-                words = _long_form(match.group(1).split(), match.group(2))
-                if short and words:
-                    acronyms.setdefault(source, {})[short[0]] = _terms(" ".join(words))
-        for source, found in acronyms.items():
-            names = rows[source]
+        for source, found in defined.items():
+            names = rows.get(source)
+            if names is None:
+                continue
             for short_form, long_form in found.items():
                 # "magnetization transfer ratio (MTR)" names a document titled "Magnetization Transfer ...".
                 if long_form and len(long_form & names) >= max(2, len(long_form) - 1):
