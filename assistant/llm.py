@@ -1,7 +1,7 @@
 """Language model backends as LangChain chat models, and the boundary where their errors are wrapped.
 
-- local: a GGUF file run in-process by llama-cpp-python, behind `LlamaCppChat`, a small
-  `BaseChatModel` over `Llama.create_chat_completion` (streaming included);
+- local: a GGUF file run by llama-cpp-python's OpenAI-compatible server in a supervised child
+  process, behind `supervisor.LocalChat` (a crash of the model never takes this process down);
 - openai: any OpenAI-compatible endpoint through `langchain_openai.ChatOpenAI`;
 - ollama: an Ollama server through `langchain_ollama.ChatOllama`.
 
@@ -13,116 +13,19 @@ one-line message, which the pipeline turns into an extractive answer that says s
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models.chat_models import BaseChatModel, generate_from_stream
-from langchain_core.messages import AIMessageChunk, BaseMessage
-from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.runnables import Runnable
-from pydantic import ConfigDict, PrivateAttr
 
 from assistant import models
 from assistant.errors import AssistantError, BackendError
 
 if TYPE_CHECKING:
-    from llama_cpp import Llama
-
     from assistant.settings import LLMSettings
-
-_ROLES = {"human": "user", "ai": "assistant", "system": "system", "user": "user", "assistant": "assistant"}
-
-
-class LlamaCppChat(BaseChatModel):
-    """A GGUF model run in-process by llama-cpp-python, as a LangChain chat model.
-
-    The model loads on first use. One `Llama` is not safe to use from two threads, so generations
-    take turns (the UI's concurrent chats queue here).
-    """
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    model_path: str
-    n_ctx: int = 4096
-    n_threads: int = 0  # 0: every core
-    max_tokens: int = 384
-    temperature: float = 0.0
-    repeat_penalty: float = 1.1  # llama.cpp's completion default; its chat default (1.0) lets small models loop
-    _llama: Llama | None = PrivateAttr(default=None)
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
-
-    @property
-    def _llm_type(self) -> str:
-        return "llama-cpp"
-
-    @property
-    def _identifying_params(self) -> dict[str, Any]:
-        return {"model_path": self.model_path, "n_ctx": self.n_ctx, "temperature": self.temperature}
-
-    def tokens(self, text: str) -> int:
-        """How many of this model's tokens `text` is (loads the model)."""
-        with self._lock:
-            return len(self._load().tokenize(text.encode(), add_bos=False, special=True))
-
-    def _load(self) -> Llama:
-        """The loaded model; callers hold the lock."""
-        if self._llama is None:
-            # Spinning OpenMP threads slow llama.cpp down badly on busy cores (see embedding.py, which
-            # sets the same before torch loads); libgomp reads this once, when it is first loaded.
-            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-            from llama_cpp import Llama
-
-            self._llama = Llama(
-                model_path=self.model_path,
-                n_ctx=self.n_ctx,
-                n_threads=self.n_threads or os.cpu_count() or 1,
-                seed=0,
-                verbose=False,
-            )
-        return self._llama
-
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        chat = [{"role": _ROLES.get(m.type, "user"), "content": str(m.text)} for m in messages]
-        with self._lock:
-            llama = self._load()
-            stream = llama.create_chat_completion(
-                messages=chat,  # type: ignore[arg-type]
-                stream=True,
-                max_tokens=kwargs.get("max_tokens", self.max_tokens),
-                temperature=self.temperature,
-                repeat_penalty=self.repeat_penalty,
-                stop=stop or [],
-            )
-            for part in stream:
-                choice = part["choices"][0]  # type: ignore[index]
-                delta = str(choice.get("delta", {}).get("content") or "")  # type: ignore[union-attr]
-                finish = choice.get("finish_reason")  # type: ignore[union-attr]
-                if not delta and not finish:
-                    continue
-                info = {"finish_reason": finish} if finish else None
-                chunk = ChatGenerationChunk(message=AIMessageChunk(content=delta), generation_info=info)
-                if run_manager and delta:
-                    run_manager.on_llm_new_token(delta, chunk=chunk)
-                yield chunk
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        return generate_from_stream(self._stream(messages, stop, run_manager, **kwargs))
 
 
 def build_chat_model(backend: str, llm: LLMSettings) -> BaseChatModel:
@@ -135,12 +38,15 @@ def build_chat_model(backend: str, llm: LLMSettings) -> BaseChatModel:
             path = models.resolve(llm.model)
         except AssistantError as exc:
             raise BackendError(str(exc)) from exc
-        return LlamaCppChat(
+        from assistant.supervisor import LocalChat
+
+        return LocalChat(
             model_path=str(path),
             n_ctx=llm.context_window,
             n_threads=llm.threads,
             max_tokens=llm.max_new_tokens,
             temperature=llm.temperature,
+            timeout=llm.timeout,
         )
     if backend == "openai":
         from langchain_openai import ChatOpenAI
@@ -224,8 +130,8 @@ def stream_text(
 
     `max_chunks` stops reading after that many deltas (each holds at least one token): some
     OpenAI-compatible servers ignore the token limit ChatOpenAI sends (`max_completion_tokens`).
-    Raises `BackendError` when the request fails, when no token arrives for `timeout` seconds (the
-    local model cannot be interrupted mid-token, so this is checked as tokens arrive), or when the
+    Raises `BackendError` when the request fails, when no token arrives for `timeout` seconds (also
+    checked as tokens arrive, for clients whose own timeout covers only the connection), or when the
     reply is empty.
     """
     produced = False
@@ -251,7 +157,7 @@ def stream_text(
     except _error_types() as exc:
         raise BackendError(one_line(exc, where, timeout)) from exc
     finally:
-        # Stop the generation now (and release the local model's lock), not when garbage is collected.
+        # Stop the generation now (and close the request), not when garbage is collected.
         close = getattr(chunks, "close", None)
         if close is not None:
             close()

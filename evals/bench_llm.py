@@ -35,12 +35,12 @@ sys.path.insert(0, str(REPO))
 
 from assistant.evaluation.golden import GoldenItem, load_golden, score  # noqa: E402
 from assistant.generation import format_passages  # noqa: E402
-from assistant.llm import LlamaCppChat  # noqa: E402
 from assistant.loading import load_file  # noqa: E402
 from assistant.models import DEFAULT_MODEL  # noqa: E402
 from assistant.pipeline import Assistant  # noqa: E402
 from assistant.records import Answer  # noqa: E402
 from assistant.settings import AnsweringSettings, LLMSettings, Settings, StoreSettings  # noqa: E402
+from assistant.supervisor import LocalChat  # noqa: E402
 
 
 def spread(items: list[GoldenItem]) -> list[GoldenItem]:
@@ -75,10 +75,10 @@ def main() -> int:
         assistant.ingest(progress=False)
         generative = assistant.generative("local")
         model = generative.chat_model
-        if not isinstance(model, LlamaCppChat):
-            raise SystemExit("the local backend did not build a LlamaCppChat")
+        if not isinstance(model, LocalChat):
+            raise SystemExit("the local backend did not build a LocalChat")
         started = time.perf_counter()
-        model.tokens("warm-up")  # loads the model
+        model.tokens("warm-up")  # starts the model process
         load_s = time.perf_counter() - started
 
         corpus = root / "corpus"

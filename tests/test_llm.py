@@ -1,4 +1,4 @@
-"""Chat model backends: the in-process llama.cpp model, a real OpenAI-compatible server, Ollama, and failures."""
+"""Chat model backends: a real OpenAI-compatible server, Ollama, and failures (the local model: test_supervisor.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from langchain_openai import ChatOpenAI
 
 from assistant.embedding import Embedder
 from assistant.errors import BackendError
-from assistant.llm import LlamaCppChat, build_chat_model, stream_text
+from assistant.llm import build_chat_model, stream_text
 from assistant.models import model_path
 from assistant.pipeline import Assistant
 from assistant.settings import AnsweringSettings, LLMSettings, OllamaSettings, OpenAISettings
@@ -24,7 +24,6 @@ from scripts._browser import free_port
 from tests.conftest import make_settings
 
 SMOLLM = model_path("smollm2-135m")
-needs_smollm = pytest.mark.skipif(not SMOLLM.is_file(), reason="run `assistant models install smollm2-135m`")
 QUESTION = "How many glowing otoliths did the harbor lantern survey count?"
 
 
@@ -116,17 +115,6 @@ def test_stream_stops_after_the_chunk_limit_and_empty_replies_are_errors() -> No
     assert "".join(stream_text(FakeListChatModel(responses=["abcdef"]), "x", timeout=5, max_chunks=3)) == "abc"
     with pytest.raises(BackendError, match="empty answer"):
         list(stream_text(FakeListChatModel(responses=[" \n "]), "x", timeout=5))
-
-
-@pytest.mark.llm
-@needs_smollm
-def test_llama_cpp_chat_model_streams_tokens() -> None:
-    """The in-process wrapper is a LangChain chat model: it streams several chunks and invokes."""
-    model = LlamaCppChat(model_path=str(SMOLLM), n_ctx=1024, max_tokens=16)
-    chunks = list(stream_text(model, "Name a colour.", timeout=60))
-    assert len(chunks) > 1
-    assert "".join(chunks).strip()
-    assert str(model.invoke("Say hello.").content).strip()
 
 
 @pytest.mark.llm
