@@ -10,7 +10,11 @@ For each corpus file the manifest (see `store.py`) records its hash, size and mt
 
 Killed half-way, the index still answers (old and new chunks are both complete records) and the
 next ingest redoes only the files whose manifest record is missing or stale; upserts under the
-same ids leave no duplicates. Only one ingest runs at a time (a lock file next to the index).
+same ids leave no duplicates. Only one ingest runs at a time (a lock file next to the index): a
+second one, from any process on this machine, waits for the first and then finds nothing to do.
+
+An ingest that writes bumps the index generation before its first write and again after its last
+(`store.ChromaStore.generation`), so other processes reload what they hold at their next question.
 """
 
 from __future__ import annotations
@@ -156,6 +160,18 @@ class Indexer:
             settings, embedder=embedder.fingerprint(), cleaning=CLEANING_VERSION, chunker=CHUNKER_VERSION
         )
         self._records: dict[str, FileRecord] | None = None
+        self.generation = ""  # the index generation this indexer's last write set ("" before any)
+        self._writing = False
+
+    def forget(self) -> None:
+        """Drop the manifest read so far (another process changed the index); it is read again on use."""
+        self._records = None
+
+    def _changing(self) -> None:
+        """Before an ingest's first write: bump the index generation, so readers know a change is under way."""
+        if not self._writing:
+            self.generation = self.store.bump_generation()
+            self._writing = True
 
     @property
     def records(self) -> dict[str, FileRecord]:
@@ -199,15 +215,19 @@ class Indexer:
         report = IngestReport()
         files = self._scan()
         with ingest_lock(self.settings):
+            self._writing = False
             stored = self.store.stored_fingerprint()
             if rebuild or (stored is not None and stored != self.fingerprint):
                 report.rebuilt = "requested" if rebuild else "index settings or model changed"
                 self.store.drop()
                 self._records = {}
             self.store.open(self.fingerprint)
+            if report.rebuilt or stored is None:
+                self._changing()
             self._records = self.store.file_records()
             records = self._records
             for source in sorted(set(records) - set(files)):
+                self._changing()
                 self.store.delete_file(source)
                 del records[source]
                 report.removed.append(source)
@@ -225,11 +245,16 @@ class Indexer:
                     continue
                 if record is not None and record.sha256 == document.sha256 and record.chunks:
                     # Touched but identical: refresh the manifest's stat, embed nothing.
+                    self._changing()
                     self._put(document, stat, record.chunks)
                     report.unchanged += 1
                     continue
                 todo.append((document, self.chunker.chunk(document), stat))
+            if todo:
+                self._changing()
             self._embed_and_store(todo, report, progress)
+            if self._writing:
+                self.generation = self.store.bump_generation()  # the change is complete
         report.documents = len(self.records)
         report.chunks = sum(r.chunks for r in self.records.values())
         if not report.documents:

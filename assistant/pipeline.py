@@ -110,6 +110,7 @@ class Assistant:
         self._generative: GenerativeAnswerer | None = None
         self._lock = threading.RLock()
         self._skipped: dict[str, tuple[int, int]] = {}  # unreadable files by (size, mtime) seen
+        self._generation: str | None = None  # the index generation this process's view was loaded at
 
     # --- index ---------------------------------------------------------------------------------
 
@@ -125,7 +126,28 @@ class Assistant:
             if report.added or report.updated or report.removed or report.rebuilt:
                 self.retriever.refresh()
                 self._answerer = None
+            if self.indexer.generation:
+                self._generation = self.indexer.generation  # our own write: what we hold is current
             return report
+
+    def sync(self) -> bool:
+        """Catch up with another process's ingest: True when the index changed since this process looked.
+
+        One small read per call (the index generation, see `store.py`). On a change the manifest,
+        the BM25 index and the answerer's sentence data are dropped and read again on use, and an
+        embedded store reconnects so its vector search sees the new chunks.
+        """
+        with self._lock:
+            generation = self.store.generation()
+            if generation == self._generation:
+                return False
+            if self._generation is not None:
+                self.store.reconnect()
+                self.indexer.forget()
+                self.retriever.refresh()
+                self._answerer = None
+            self._generation = generation
+            return True
 
     def status(self) -> IndexStatus:
         """Documents and chunks indexed, and what changed in the corpus folder since."""
@@ -152,8 +174,9 @@ class Assistant:
         return seen == (stat.st_size, stat.st_mtime_ns)
 
     def ensure_index(self) -> None:
-        """Build the index if it is missing, update it if the corpus changed."""
+        """See other processes' changes, then build the index if it is missing, update it if the corpus changed."""
         with self._lock:
+            self.sync()
             if self.status().stale or not self.indexer.records:
                 self.ingest()
 

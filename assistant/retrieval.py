@@ -252,6 +252,9 @@ class Retriever:
         depth = max(self.settings.candidates, k)
         lexical = self.lexical
         dense = self.dense(query, depth, sources) if self.settings.dense_weight > 0 else []
+        # A chunk another process wrote after this BM25 snapshot is not known here yet; it is at the
+        # next question, once the pipeline has seen the new index generation.
+        dense = [(chunk_id, score) for chunk_id, score in dense if chunk_id in lexical.position]
         bm25 = lexical.search(query, depth, sources) if self.settings.lexical_weight > 0 else []
         fused = rrf([(self.settings.dense_weight, dense), (self.settings.lexical_weight, bm25)], self.settings.rrf_k)
         dense_scores, bm25_scores = dict(dense), dict(bm25)

@@ -12,12 +12,22 @@ Two collections hold the index:
 
 The index fingerprint (see `settings.fingerprint`) lives in the metadata of both collections.
 This is the only module that talks to chromadb; its exceptions become `StoreError` here.
+
+Several processes share one index (a UI, an `assistant ingest` in another terminal, a script):
+every ingest that writes bumps a generation token, a reserved record in the manifest collection
+(`GENERATION_ID`), and each process compares it with the one it loaded before every question
+(`generation()`, one small read). On a change, an embedded store reconnects (`reconnect()`):
+Chroma's embedded client keeps a collection's vector index in memory once loaded and does not
+see vectors another process adds afterwards; a Chroma server has one vector index for everyone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
+import os
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -33,6 +43,7 @@ if TYPE_CHECKING:
     from assistant.settings import StoreSettings
 
 _PAGE = 5000  # records per get/upsert call, below Chroma's maximum batch size
+GENERATION_ID = "/generation"  # the manifest's reserved record: a corpus-relative path never starts with "/"
 
 
 @dataclass(frozen=True)
@@ -72,9 +83,13 @@ def make_client(settings: StoreSettings) -> ClientAPI:
         if settings.mode == "server":
             return chromadb.HttpClient(host=settings.host, port=settings.port, settings=chroma_settings)
         settings.path.mkdir(parents=True, exist_ok=True)
-        # Absolute: chromadb caches one client per path string, so a relative path would follow the
-        # first working directory it was opened from.
-        return chromadb.PersistentClient(path=str(settings.path.resolve()), settings=chroma_settings)
+        # Two processes creating a new index at once race in Chroma's schema set-up ("table ...
+        # already exists"): opening takes turns across processes.
+        with (settings.path / ".open.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            # Absolute: chromadb caches one client per path string, so a relative path would follow
+            # the first working directory it was opened from.
+            return chromadb.PersistentClient(path=str(settings.path.resolve()), settings=chroma_settings)
 
 
 class ChromaStore:
@@ -126,6 +141,49 @@ class ChromaStore:
         metadata = collection.metadata or {}
         value = metadata.get("fingerprint")
         return str(value) if value is not None else None
+
+    def generation(self) -> str:
+        """A token that changes whenever any process writes to the index ("" when there is no index).
+
+        It includes the manifest collection's id, so a rebuild (new collections) changes it too.
+        """
+        with _chroma_errors("read the index generation"):
+            try:
+                files = self.client.get_collection(f"{self.name}__files")
+            except Exception as exc:
+                if "not exist" in str(exc) or "not found" in str(exc).lower():
+                    return ""
+                raise
+            found = files.get(ids=[GENERATION_ID], include=["metadatas"])
+        metadatas = found["metadatas"] or []
+        token = str(metadatas[0].get("token", "")) if metadatas and metadatas[0] else ""
+        return f"{files.id}:{token}"
+
+    def bump_generation(self) -> str:
+        """Mark the index as changed (by this process, now); returns the new `generation()`."""
+        token = f"{time.time_ns()}.{os.getpid()}"
+        with _chroma_errors("write the index generation"):
+            metadata = cast(Any, [{"token": token}])
+            self.files.upsert(ids=[GENERATION_ID], embeddings=cast(Any, [[1.0]]), metadatas=metadata)
+        return f"{self.files.id}:{token}"
+
+    def reconnect(self) -> None:
+        """See what other processes wrote: a new embedded client (a server needs none); reopen the collections.
+
+        Chroma caches one embedded client per path for the whole process; the cached one is
+        dropped from that cache (not stopped: collections other objects hold keep working) so
+        that the new client loads the vector index from disk again.
+        """
+        self._chunks = self._files = self._sentences = None
+        if self.settings.mode == "server":
+            return
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        identifier = getattr(self.client, "_identifier", None)
+        if identifier is not None:
+            SharedSystemClient._identifier_to_system.pop(identifier, None)
+            SharedSystemClient._identifier_to_refcount.pop(identifier, None)
+        self.client = make_client(self.settings)
 
     def drop(self) -> None:
         """Delete both collections (for a rebuild)."""
@@ -233,7 +291,9 @@ class ChromaStore:
             offset = 0
             while True:
                 page = self.files.get(include=["metadatas"], limit=_PAGE, offset=offset)
-                for meta in page["metadatas"] or []:
+                for record_id, meta in zip(page["ids"], page["metadatas"] or [], strict=True):
+                    if record_id == GENERATION_ID:
+                        continue
                     record = FileRecord(
                         source=str(meta["source"]),
                         sha256=str(meta["sha256"]),

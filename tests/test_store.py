@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -65,37 +60,6 @@ def test_unreachable_server_is_a_one_line_error() -> None:
     store = ChromaStore.__new__(ChromaStore)
     with pytest.raises(StoreError, match="Chroma failed"):
         ChromaStore.__init__(store, StoreSettings(mode="server", port=port))
-
-
-@pytest.fixture
-def chroma_server(tmp_path: Path) -> Iterator[int]:
-    """A real Chroma server (`chroma run`) on a free loopback port, stopped after the test."""
-    chroma = shutil.which("chroma", path=str(Path(sys.executable).parent))
-    if chroma is None:
-        pytest.fail("the chroma CLI is not installed next to this Python")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
-    process = subprocess.Popen(
-        [chroma, "run", "--path", str(tmp_path / "server-data"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.2)
-        else:
-            pytest.fail("chroma server did not start within 60 s")
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 @pytest.mark.server
