@@ -43,6 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     ui = commands.add_parser("ui", help="serve the web UI (Gradio) on a local port")
     ui.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     ui.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
+    ui.add_argument(
+        "--no-login",
+        action="store_true",
+        help="serve on a non-loopback --host without ASSISTANT_UI_AUTH (refused otherwise)",
+    )
     from assistant.evaluation.command import add_parser as add_eval_parser
 
     add_eval_parser(commands)
@@ -230,7 +235,7 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
         if args.command == "ui":
             from assistant.ui import serve
 
-            return serve(assistant, host=args.host, port=args.port)
+            return serve(assistant, host=args.host, port=args.port, no_login=args.no_login)
     except AssistantError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

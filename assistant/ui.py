@@ -10,6 +10,7 @@ our HTML (not Markdown), so corpus text can never become markup, links or maths.
 from __future__ import annotations
 
 import html
+import ipaddress
 import logging
 import os
 import re
@@ -413,18 +414,31 @@ def build_app(assistant: Assistant, *, stream_delay: float = 0.02) -> gr.Blocks:
 
         outputs = [chatbot, panel, turns, question]
         inputs = [question, chatbot, turns, k, sources, backend]
-        asked = [
-            trigger(handler.respond, inputs, outputs, concurrency_limit=CONCURRENCY, show_progress="hidden")
-            for trigger in (question.submit, send.click)
-        ]
-        for event in asked:  # answering may have updated a stale index
-            event.then(check, None, [status, reindex_button], show_progress="hidden")
-        clear.click(handler.clear, None, outputs, cancels=asked, queue=False)  # type: ignore[arg-type]
-        chatbot.clear(handler.clear, None, outputs, cancels=asked, queue=False)  # type: ignore[arg-type]  # its trash icon
-        reindex_button.click(reindex, None, [status, reindex_button, sources], concurrency_limit=1)
-        demo.load(refresh, None, [status, reindex_button, sources])
+        # The scriptable API (gradio_client): /ask, /clear, /status, /reindex; everything else is private.
+        asked = gr.on(
+            [question.submit, send.click],
+            handler.respond,
+            inputs,
+            outputs,
+            concurrency_limit=CONCURRENCY,
+            show_progress="hidden",
+            api_name="ask",
+        )
+        # answering may have updated a stale index
+        asked.then(check, None, [status, reindex_button], show_progress="hidden", api_visibility="private")
+        clear.click(handler.clear, None, outputs, cancels=[asked], queue=False, api_name="clear")
+        chatbot.clear(  # its trash icon
+            handler.clear,
+            None,
+            outputs,
+            cancels=[asked],
+            queue=False,
+            api_visibility="private",
+        )
+        reindex_button.click(reindex, None, [status, reindex_button, sources], concurrency_limit=1, api_name="reindex")
+        demo.load(refresh, None, [status, reindex_button, sources], api_visibility="private")
         # Notice files added to corpus/ while the page is open (a stat per file, once a minute).
-        gr.Timer(60).tick(check, None, [status, reindex_button], show_progress="hidden")
+        gr.Timer(60).tick(check, None, [status, reindex_button], show_progress="hidden", api_name="status")
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
     return demo
 
@@ -489,9 +503,28 @@ def warm_up(assistant: Assistant) -> None:
         logger.warning("warm-up failed (the UI will show this on the first question): %s", exc)
 
 
-def serve(assistant: Assistant, *, host: str = "127.0.0.1", port: int = 7860) -> int:
-    """`assistant ui`: serve the web UI until interrupted; return the exit code."""
+def is_loopback(host: str) -> bool:
+    """Whether `host` is this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def serve(assistant: Assistant, *, host: str = "127.0.0.1", port: int = 7860, no_login: bool = False) -> int:
+    """`assistant ui`: serve the web UI until interrupted; return the exit code.
+
+    On an address other than loopback it refuses to start without a login, unless `no_login`
+    says an open UI is meant (a trusted network, or a proxy in front that authenticates).
+    """
     auth = auth_from_env()
+    if not auth and not no_login and not is_loopback(host):
+        raise ConfigError(
+            f"refusing to serve on {host} without a login: set ASSISTANT_UI_AUTH=user:password "
+            "(or ASSISTANT_UI_AUTH_FILE), or pass --no-login to serve it open on purpose"
+        )
     warm_up(assistant)
     demo = build_app(assistant)
     try:

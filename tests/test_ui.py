@@ -25,6 +25,7 @@ from assistant.ui import (
     auth_from_env,
     build_app,
     history_of,
+    is_loopback,
     launch,
     render_sources,
     stream_pieces,
@@ -325,7 +326,7 @@ def test_login_comes_from_the_environment_or_a_file(tmp_path: Path) -> None:
 def test_cli_ui_command_binds_loopback_by_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """`assistant ui` defaults to 127.0.0.1:7860 and hands the Assistant to ui.serve."""
     calls = []
-    monkeypatch.setattr("assistant.ui.serve", lambda assistant, host, port: calls.append((host, port)) or 0)
+    monkeypatch.setattr("assistant.ui.serve", lambda assistant, host, port, no_login: calls.append((host, port)) or 0)
     assert cli.main(["--corpus", str(tmp_path), "--index", str(tmp_path / "i"), "ui"]) == 0
     assert cli.main(["--corpus", str(tmp_path), "--index", str(tmp_path / "i"), "ui", "--port", "9001"]) == 0
     assert calls == [("127.0.0.1", 7860), ("127.0.0.1", 9001)]
@@ -380,3 +381,42 @@ def test_fallback_note_is_shown_above_the_answer_and_escaped() -> None:
     html = answer_html(answer, 1)
     assert html.startswith('<div class="fallback-note">Note: the local answerer &lt;b&gt;timed out')
     assert "<b>" not in html
+
+
+def test_scripted_api_has_named_endpoints_and_answers(assistant: Assistant) -> None:
+    """gradio_client sees /ask, /clear, /status and /reindex only, and /ask returns a cited answer."""
+    from gradio_client import Client
+
+    demo = build_app(assistant)
+    url = launch(demo, port=free_port(), block=False)
+    try:
+        client = Client(url, verbose=False)
+        api = client.view_api(return_format="dict", print_info=False)
+        assert isinstance(api, dict)
+        assert set(api["named_endpoints"]) == {"/ask", "/clear", "/status", "/reindex"}
+        assert not api["unnamed_endpoints"]
+        chat, panel, box = client.predict(FIRST, [], 6, [], "extractive", api_name="/ask")
+        assert chat[-1]["role"] == "assistant"
+        content = chat[-1]["content"]  # Gradio 6 sends message content as a list of typed parts
+        text = " ".join(part.get("text", "") for part in content) if isinstance(content, list) else content
+        assert "amygdala" in text.lower()
+        assert 'href="#src-1-1"' in text or "[1]" in text
+        assert 'id="turn-1"' in panel
+        assert box == ""
+    finally:
+        demo.close()
+
+
+def test_ui_refuses_a_public_address_without_a_login(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys) -> None:
+    """`assistant ui --host 0.0.0.0` with no login configured exits 1 with one line saying how to turn login on."""
+    monkeypatch.delenv("ASSISTANT_UI_AUTH", raising=False)
+    monkeypatch.delenv("ASSISTANT_UI_AUTH_FILE", raising=False)
+    monkeypatch.setattr("assistant.ui.warm_up", lambda assistant: pytest.fail("started despite no login"))
+    assert cli.main(["--corpus", str(tmp_path), "--index", str(tmp_path / "i"), "ui", "--host", "0.0.0.0"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert "refusing to serve on 0.0.0.0 without a login" in err
+    assert "ASSISTANT_UI_AUTH" in err
+    assert "--no-login" in err
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.0.2.7") and not is_loopback("example.org")
