@@ -27,7 +27,12 @@ TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
 PDF_SUFFIXES = {".pdf"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
-MAX_FILE_BYTES = 50 * 1024 * 1024
+# A file is read whole, so its size is capped; a PDF of that size is mostly images. What is
+# embedded is capped separately: 5 million characters of text is about 1.2 million tokens, a
+# 2,500-page book, and a couple of hours of embedding on two cores; a larger text file is a log
+# or a dump more often than a document, and is skipped with its size in the reason.
+MAX_FILE_BYTES = 100 * 1024 * 1024
+MAX_TEXT_CHARS = 5_000_000
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,12 @@ class Problem:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.source}: {self.reason}"
+        return f"{printable(self.source)}: {self.reason}"
+
+
+def printable(name: str) -> str:
+    """A file name safe to print on one line: newlines and other control characters escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in name)
 
 
 def corpus_files(root: Path) -> Iterator[Path]:
@@ -249,12 +259,17 @@ def _clean_pdf(data: bytes, source: str) -> Cleaned:
 
     try:
         reader = PdfReader(io.BytesIO(data))
+        # Many PDFs are encrypted with an empty user password (only printing or copying is restricted).
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise LoadError(f"{source}: encrypted PDF that needs a password; skipped")
         pages = [page.extract_text() or "" for page in reader.pages]
         info = reader.metadata
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError, AttributeError) as exc:
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError, AttributeError, RecursionError) as exc:
         raise LoadError(f"{source}: corrupt or unreadable PDF ({type(exc).__name__}); skipped") from exc
     if not any(page.strip() for page in pages):
         raise LoadError(f"{source}: PDF has no text layer (scanned image?); skipped")
+    if sum(len(page) for page in pages) > MAX_TEXT_CHARS:
+        raise LoadError(f"{source}: more than {MAX_TEXT_CHARS:,} characters of text; skipped")
     blocks = [paragraph for page in pages for paragraph in _reflow_pdf_page(page)]
     cleaned = clean_blocks(blocks)
     if info is not None:
@@ -269,6 +284,8 @@ def load_file(path: Path, root: Path) -> Document:
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise LoadError(f"{source}: unsupported file type {suffix or '(none)'}; skipped")
+    if path.is_symlink() and not path.resolve().is_relative_to(root.resolve()):
+        raise LoadError(f"{source}: a symbolic link to a file outside the corpus folder; skipped")
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
@@ -280,10 +297,11 @@ def load_file(path: Path, root: Path) -> Document:
         raise LoadError(f"{source}: empty file; skipped")
     if suffix in PDF_SUFFIXES:
         cleaned = _clean_pdf(data, source)
-    elif suffix in HTML_SUFFIXES:
-        cleaned = _clean_html(_decode(data, source))
     else:
-        cleaned = clean_text(_decode(data, source))
+        text = _decode(data, source)
+        if len(text) > MAX_TEXT_CHARS:
+            raise LoadError(f"{source}: {len(text):,} characters of text, over the {MAX_TEXT_CHARS:,} limit; skipped")
+        cleaned = _clean_html(text) if suffix in HTML_SUFFIXES else clean_text(text)
     if not cleaned.text.strip():
         raise LoadError(f"{source}: no article text left after cleaning; skipped")
     title = cleaned.title or path.stem.replace("-", " ").replace("_", " ")

@@ -143,6 +143,8 @@ class Assistant:
                 return False
             if self._generation is not None:
                 self.store.reconnect()
+                if generation and self.store.stored_fingerprint() == self.indexer.fingerprint:
+                    self.store.open(self.indexer.fingerprint)  # reading needs no ingest of our own
                 self.indexer.forget()
                 self.retriever.refresh()
                 self._answerer = None
@@ -208,7 +210,7 @@ class Assistant:
         if not found:
             asked = [m["content"] for m in history if m["role"] == "user"]
             if asked:
-                found = {p.source for p in self.retrieve(asked[-1], k=1)}
+                found = {p.source for p in self._retrieve(asked[-1], k=1)}
         return found
 
     def condense(self, question: str, history: list[Message]) -> tuple[str, set[str]]:
@@ -226,7 +228,12 @@ class Assistant:
         return f"{question} {previous}", critical
 
     def retrieve(self, query: str, *, k: int | None = None, sources: Sequence[str] | None = None) -> list[Passage]:
-        """The best passages for `query` (hybrid retrieval)."""
+        """The best passages for `query` (hybrid retrieval), after catching up with other processes' ingests."""
+        self.sync()
+        return self._retrieve(query, k=k, sources=sources)
+
+    def _retrieve(self, query: str, *, k: int | None = None, sources: Sequence[str] | None = None) -> list[Passage]:
+        """`retrieve` within a question, which has synced once already."""
         if not self.store.is_open:
             self.ensure_index()
         return self.retriever.search(query, k, sources)
@@ -312,11 +319,11 @@ class Assistant:
             # A question after a number, date or name looks deeper: the sentence holding it may
             # rank below passages that merely share the topic.
             depth = depth * 2 if parsed.answer_type else depth
-            passages = self.retrieve(query, k=depth, sources=reference.sources or sources)
+            passages = self._retrieve(query, k=depth, sources=reference.sources or sources)
             if reference:
                 # The named document first, then the rest of the corpus as related reading.
                 seen = {p.chunk_id for p in passages}
-                passages += [p for p in self.retrieve(query, k=depth, sources=sources) if p.chunk_id not in seen]
+                passages += [p for p in self._retrieve(query, k=depth, sources=sources) if p.chunk_id not in seen]
         timings["retrieve"] = time.perf_counter() - mark
         mark = time.perf_counter()
         focus = self.focus(messages) if query != text else set()
@@ -403,7 +410,7 @@ class Assistant:
             standalone = generative.condense(text, messages) or self.condense(text, messages)[0]
             timings["condense"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        passages = self.retrieve(standalone, k=k or self.settings.retrieval.k, sources=sources)
+        passages = self._retrieve(standalone, k=k or self.settings.retrieval.k, sources=sources)
         timings["retrieve"] = time.perf_counter() - mark
         mark = time.perf_counter()
         first = True
@@ -419,7 +426,7 @@ class Assistant:
 
     def _spread(self, query: str, k: int, sources: Sequence[str] | None) -> list[Passage]:
         """Passages for a question across documents: the best k, at most two per document."""
-        pool = self.retrieve(query, k=k * 3, sources=sources)
+        pool = self._retrieve(query, k=k * 3, sources=sources)
         picked: list[Passage] = []
         per_source: dict[str, int] = {}
         for passage in pool:

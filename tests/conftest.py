@@ -67,31 +67,39 @@ def seed_assistant(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder)
     return assistant
 
 
-@pytest.fixture
-def chroma_server(tmp_path: Path) -> Iterator[int]:
-    """A real Chroma server (`chroma run`) on a free loopback port, stopped after the test."""
+def start_chroma(data: Path, port: int | None = None) -> tuple[int, subprocess.Popen[bytes]]:
+    """Start a real Chroma server (`chroma run`) on `port` (default: a free loopback port); wait until it listens."""
     chroma = shutil.which("chroma", path=str(Path(sys.executable).parent))
     if chroma is None:
         pytest.fail("the chroma CLI is not installed next to this Python")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    if port is None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
     env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
     process = subprocess.Popen(
-        [chroma, "run", "--path", str(tmp_path / "server-data"), "--host", "127.0.0.1", "--port", str(port)],
+        [chroma, "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=env,
     )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return port, process
+        if process.poll() is not None:
+            break
+        time.sleep(0.2)
+    process.kill()
+    pytest.fail("chroma server did not start within 60 s")
+
+
+@pytest.fixture
+def chroma_server(tmp_path: Path) -> Iterator[int]:
+    """A real Chroma server (`chroma run`) on a free loopback port, stopped after the test."""
+    port, process = start_chroma(tmp_path / "server-data")
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.2)
-        else:
-            pytest.fail("chroma server did not start within 60 s")
         yield port
     finally:
         process.terminate()
