@@ -39,7 +39,7 @@ from assistant.chunking import (
 )
 from assistant.cleaning import CLEANING_VERSION
 from assistant.embedding import Embedder
-from assistant.errors import CorpusError, LoadError, StoreError
+from assistant.errors import CorpusError, LoadError
 from assistant.loading import Problem, corpus_files, load_file, relative_source
 from assistant.records import Chunk, Document
 from assistant.settings import Settings, fingerprint
@@ -367,9 +367,3 @@ def _progress_bar(total: int, show: bool) -> Callable[..., None]:
             bar.close()
 
     return update
-
-
-def require_documents(indexer: Indexer) -> None:
-    """Raise a clear error when the index holds nothing to answer from."""
-    if not indexer.records:
-        raise StoreError("the index is empty: add documents to the corpus folder and run `assistant ingest`")

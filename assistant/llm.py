@@ -130,19 +130,21 @@ def stream_text(
 
     `max_chunks` stops reading after that many deltas (each holds at least one token): some
     OpenAI-compatible servers ignore the token limit ChatOpenAI sends (`max_completion_tokens`).
-    Raises `BackendError` when the request fails, when no token arrives for `timeout` seconds (also
-    checked as tokens arrive, for clients whose own timeout covers only the connection), or when the
-    reply is empty.
+    Raises `BackendError` when the request fails (the clients' own timeouts included), when the gap
+    between two chunks exceeds `timeout` seconds (checked as they arrive, for clients whose timeout
+    covers only the connection), or when the reply is empty.
     """
     produced = False
     chunks: Iterator[Any] | None = None
     count = 0
     try:
-        last = time.monotonic()
+        # Between chunks only: the wait for the first one is the client's own timeout (and, for the
+        # local model, a child process that is starting is not yet answering).
+        last: float | None = None
         chunks = runnable.stream(inputs)
         for chunk in chunks:
             now = time.monotonic()
-            if now - last > timeout:
+            if last is not None and now - last > timeout:
                 raise BackendError(f"{where} timed out after {timeout:g} s")
             last = now
             text = chunk if isinstance(chunk, str) else str(getattr(chunk, "text", ""))

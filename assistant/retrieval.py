@@ -4,8 +4,6 @@ Dense retrieval finds paraphrases; BM25 finds exact terms the embedding model bl
 "41"). Each list is `candidates` deep; reciprocal-rank fusion (Cormack et al., 2009) scores a
 chunk `sum(weight / (rrf_k + rank))` over the lists it appears in. Both lists honour an optional
 filter by source document.
-
-`HybridRetriever` is a LangChain `BaseRetriever`, so it composes with any LangChain chain.
 """
 
 from __future__ import annotations
@@ -20,10 +18,6 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
-from langchain_core.documents import Document as LCDocument
-from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict
 
 from assistant.cleaning import STOP_WORDS
 from assistant.records import Passage
@@ -277,39 +271,3 @@ class Retriever:
                 )
             )
         return passages
-
-
-class HybridRetriever(BaseRetriever):
-    """LangChain view of `Retriever`: returns LangChain Documents with offsets and scores in metadata."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    retriever: Any
-    k: int = 6
-    sources: list[str] | None = None
-
-    def _get_relevant_documents(
-        self,
-        query: str,
-        *,
-        run_manager: CallbackManagerForRetrieverRun,  # noqa: ARG002 - required by BaseRetriever
-    ) -> list[LCDocument]:
-        passages = self.retriever.search(query, self.k, self.sources)
-        return [passage_to_lc(p) for p in passages]
-
-
-def passage_to_lc(passage: Passage) -> LCDocument:
-    """A `Passage` as a LangChain Document."""
-    return LCDocument(
-        page_content=passage.text,
-        id=passage.chunk_id,
-        metadata={
-            "source": passage.source,
-            "title": passage.title,
-            "start": passage.start,
-            "end": passage.end,
-            "score": passage.score,
-            "dense": passage.dense,
-            "lexical": passage.lexical,
-        },
-    )

@@ -37,8 +37,6 @@ from assistant.errors import StoreError
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
-    from langchain_chroma import Chroma
-    from langchain_core.embeddings import Embeddings
 
     from assistant.settings import StoreSettings
 
@@ -355,9 +353,3 @@ class ChromaStore:
             found = self.sentences.get(ids=list(ids), include=["embeddings"])
         embeddings = found["embeddings"] if found["embeddings"] is not None else []
         return {i: [float(x) for x in v] for i, v in zip(found["ids"], embeddings, strict=True)}
-
-    def as_langchain(self, embeddings: Embeddings) -> Chroma:
-        """The same chunk collection as a LangChain `Chroma` vector store."""
-        from langchain_chroma import Chroma
-
-        return Chroma(client=self.client, collection_name=self.name, embedding_function=embeddings)

@@ -159,7 +159,7 @@ def test_hung_child_times_out_is_killed_and_replaced(indexed: Assistant) -> None
     assert result.answerer == "extractive"
     assert "timed out after 3 s" in result.fallback
     assert gone(pid, 5)
-    assert_recovers(assistant, pid)
+    assert_recovers(local(indexed), pid)  # the default timeout: a busy machine may need more than 3 s to answer
 
 
 @pytest.mark.llm
