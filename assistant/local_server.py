@@ -57,7 +57,10 @@ def main(argv: list[str] | None = None) -> int:
             seed=0,
             verbose=False,
         )
-        app = create_app(server_settings=ServerSettings(host="127.0.0.1", port=0), model_settings=[model])
+        # interrupt_requests=False: by default a new request cuts the answer streaming to another
+        # user short; here concurrent requests wait their turn for the model instead.
+        server = ServerSettings(host="127.0.0.1", port=0, interrupt_requests=False)
+        app = create_app(server_settings=server, model_settings=[model])
     except Exception as exc:  # noqa: BLE001 - any load failure is reported to the parent the same way
         print(f"model did not load: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         return 3

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -187,6 +188,26 @@ def test_one_child_per_model_shared_by_chat_models() -> None:
     assert first.process is second.process
     assert first.process.pid == child_pid()
     assert first.tokens("Say hello.") > 1
+
+
+@pytest.mark.llm
+@needs_smollm
+def test_concurrent_requests_take_turns_instead_of_cutting_each_other_short() -> None:
+    """Two answers streamed at once from one child are each the same as when asked alone (temperature 0)."""
+    chat = LocalChat(model_path=str(SMOLLM), n_ctx=N_CTX, max_tokens=40)
+    prompts = ["Count from one to twenty in words.", "List ten colours, one per line."]
+    alone = ["".join(stream_text(chat, prompt, timeout=60)) for prompt in prompts]
+    together: dict[int, str] = {}
+
+    def ask(i: int) -> None:
+        together[i] = "".join(stream_text(chat, prompts[i], timeout=60))
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert [together.get(0), together.get(1)] == alone
 
 
 PARENT = textwrap.dedent(
