@@ -69,6 +69,11 @@ def _chroma_errors(action: str) -> Iterator[None]:
         raise StoreError(f"Chroma failed to {action}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from exc
 
 
+def _is_missing(exc: Exception) -> bool:
+    """Whether a Chroma error says the collection does not exist (its wording differs by version and client)."""
+    return "not exist" in str(exc) or "not found" in str(exc).lower()
+
+
 def make_client(settings: StoreSettings) -> ClientAPI:
     """An embedded or HTTP Chroma client with telemetry off."""
     # Chroma logs a telemetry line per event even when disabled; keep the CLI quiet.
@@ -149,7 +154,7 @@ class ChromaStore:
             try:
                 files = self.client.get_collection(f"{self.name}__files")
             except Exception as exc:
-                if "not exist" in str(exc) or "not found" in str(exc).lower():
+                if _is_missing(exc):
                     return ""
                 raise
             found = files.get(ids=[GENERATION_ID], include=["metadatas"])
@@ -190,7 +195,7 @@ class ChromaStore:
                 try:
                     self.client.delete_collection(name)
                 except Exception as exc:
-                    if "not exist" not in str(exc) and "not found" not in str(exc).lower():
+                    if not _is_missing(exc):
                         raise
         self._chunks = self._files = self._sentences = None
 
