@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         app = create_app(server_settings=server, model_settings=[model])
     except Exception as exc:  # noqa: BLE001 - any load failure is reported to the parent the same way
         print(f"model did not load: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
-        return 3
+        os._exit(3)  # at once: a half-loaded llama.cpp can hang the interpreter's normal shutdown
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
