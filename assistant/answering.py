@@ -44,10 +44,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from assistant.chunking import BYLINE, VENUE_LINE, context_text, heading_at, section_headings, sentence_spans
+from assistant.chunking import BYLINE, VENUE_LINE, heading_at, section_headings, sentence_spans
 from assistant.cleaning import is_title_case
 from assistant.embedding import Embedder
-from assistant.indexing import context_id, sentence_id
+from assistant.indexing import sentence_id
 from assistant.questions import (
     ANSWER_EVIDENCE,
     ANSWER_NOUNS,
@@ -372,14 +372,7 @@ class ExtractiveAnswerer:
             self.sentence_lookup,
         )
         qvec = vectors[0]
-        # Each sentence also in its context (title and heading); the closer of the two counts.
-        contexts = self._cache.get_many(
-            self.embedder,
-            [context_text(s.passage.title, self.heading(s.passage.source, s.start), s.text) for s in sentences],
-            [context_id(s.passage.source, s.start) for s in sentences],
-            self.sentence_lookup,
-        )
-        for sentence, vector, in_context in zip(sentences, vectors[1:], contexts, strict=True):
+        for sentence, vector in zip(sentences, vectors[1:], strict=True):
             doc_terms = self._doc_terms.get(sentence.passage.source, set())
             local = self._local_weights(sentence.passage.source, weights)
             total = sum(local.values()) or 1.0
@@ -403,7 +396,7 @@ class ExtractiveAnswerer:
             sentence.own = own / total
             sentence.coverage = (own + SECTION_CREDIT * section + DOC_CREDIT * context) / total
             plain = _dot(qvec, vector)
-            sentence.dense = max(0.0, plain, _dot(qvec, in_context))
+            sentence.dense = max(0.0, plain)
             sentence.score = LEXICAL_WEIGHT * sentence.coverage + (1 - LEXICAL_WEIGHT) * sentence.dense
             if sentence.passage.source in focus:
                 sentence.score += FOCUS_BONUS

@@ -96,17 +96,6 @@ def heading_at(headings: list[tuple[int, str]], offset: int) -> str:
     return headings[index][1] if index >= 0 else ""
 
 
-def context_text(title: str, heading: str, sentence: str) -> str:
-    """A sentence as read in place: "title. heading. sentence".
-
-    Embedded beside the bare sentence, so that "Based on the magnetization transfer scans, what
-    might explain ..." finds "These results suggest ..." in the document titled "Magnetization
-    Transfer Imaging ...", and a question about critics finds the sentences under "Critical View".
-    """
-    parts = [p.strip().rstrip(".:") for p in (title, heading) if p.strip()]
-    return ". ".join([*parts, sentence])
-
-
 def _trim(text: str, s: int, e: int) -> tuple[int, int]:
     while s < e and text[s].isspace():
         s += 1

@@ -5,7 +5,10 @@ For each corpus file the manifest (see `store.py`) records its hash, size and mt
 2. skips files whose size and mtime match the manifest (or whose bytes hash the same);
 3. for a new or changed file: chunks it, embeds the chunks, upserts them under stable ids
    (`source#index`), deletes chunks left over from a longer previous version, and only then
-   writes the file's manifest record;
+   writes the file's manifest record. Each sentence's vector comes from the same forward pass as
+   its chunk (`Embedder.encode_spans`); only a sentence no chunk holds whole is embedded again.
+   Files stream through: read, chunk, embed and write in batches of about `batch_chunks` chunks,
+   so memory does not grow with the corpus;
 4. deletes chunks and manifest records of files that are gone.
 
 Killed half-way, the index still answers (old and new chunks are both complete records) and the
@@ -15,6 +18,10 @@ second one, from any process on this machine, waits for the first and then finds
 
 An ingest that writes bumps the index generation before its first write and again after its last
 (`store.ChromaStore.generation`), so other processes reload what they hold at their next question.
+It then saves the lexical (BM25) index of the new generation (`save_lexical`), edited from the
+previous generation's rather than rebuilt, which is what a starting process loads. Killed before
+that, there is no saved lexical index for the current generation: readers build it from the
+store, and the next ingest (or the first reader that finds no ingest running) saves it.
 """
 
 from __future__ import annotations
@@ -32,9 +39,6 @@ from typing import Any
 from assistant.chunking import (
     CHUNKER_VERSION,
     Chunker,
-    context_text,
-    heading_at,
-    section_headings,
     sentence_spans,
 )
 from assistant.cleaning import CLEANING_VERSION
@@ -42,6 +46,7 @@ from assistant.embedding import Embedder
 from assistant.errors import CorpusError, LoadError
 from assistant.loading import Problem, corpus_files, load_file, relative_source
 from assistant.records import Chunk, Document
+from assistant.retrieval import LexicalIndex, lexical_path
 from assistant.settings import Settings, fingerprint
 from assistant.store import ChromaStore, FileRecord
 
@@ -72,8 +77,7 @@ class IngestReport:
     unchanged: int = 0
     problems: list[Problem] = field(default_factory=list)
     chunks_embedded: int = 0
-    sentences_embedded: int = 0
-    contexts_embedded: int = 0  # sentences embedded again in their context (title, heading)
+    sentences_embedded: int = 0  # sentences no chunk held whole, embedded on their own
     rebuilt: str = ""  # why the index was rebuilt, when it was
     seconds: float = 0.0
     documents: int = 0
@@ -85,7 +89,8 @@ class IngestReport:
             f"{self.documents} documents, {self.chunks} chunks",
             f"added {len(self.added)}, updated {len(self.updated)}, removed {len(self.removed)}, "
             f"unchanged {self.unchanged}",
-            f"embedded {self.chunks_embedded} chunks in {self.seconds:.1f}s",
+            f"embedded {self.chunks_embedded} chunks and {self.sentences_embedded} sentences on their own "
+            f"in {self.seconds:.1f}s",
         ]
         if self.rebuilt:
             parts.insert(0, f"rebuilt ({self.rebuilt})")
@@ -97,11 +102,6 @@ class IngestReport:
 def sentence_id(source: str, start: int) -> str:
     """Id of a stored sentence vector: the document and the sentence's start offset."""
     return f"{source}@{start}"
-
-
-def context_id(source: str, start: int) -> str:
-    """Id of a stored sentence-in-context vector (see `chunking.context_text`)."""
-    return f"{source}@{start}~context"
 
 
 def embedding_input(title: str, chunk: Chunk | str) -> str:
@@ -129,20 +129,38 @@ def chunk_metadata(document: Document, chunk: Chunk, total: int) -> dict[str, An
 
 
 @contextlib.contextmanager
-def ingest_lock(settings: Settings) -> Iterator[None]:
-    """Hold an exclusive lock so two ingests never interleave."""
-    settings.store.path.mkdir(parents=True, exist_ok=True)
-    lock_path = settings.store.path / ".ingest.lock"
-    with lock_path.open("w") as handle:
+def ingest_lock(folder: Path, *, wait: bool = True) -> Iterator[bool]:
+    """Hold an exclusive lock so two ingests never interleave; yields False when `wait` is off and it is taken."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / ".ingest.lock").open("w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            if not wait:
+                yield False
+                return
             # Another ingest is running: wait for it rather than fail; it leaves the index current.
             fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
+            yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def save_lexical(store: ChromaStore, index: LexicalIndex | None = None) -> LexicalIndex:
+    """Save the lexical index of the store's current generation (built from the store when not given).
+
+    Only while holding the ingest lock: then no ingest is half-way, so the store's content is
+    exactly that generation's. Snapshots of other generations are deleted.
+    """
+    generation = store.generation()
+    index = index if index is not None else LexicalIndex(store.all_chunks())
+    path = lexical_path(store.settings.path, generation)
+    index.save(path)
+    for old in path.parent.glob("*.npz"):
+        if old != path:
+            old.unlink(missing_ok=True)
+    return index
 
 
 class Indexer:
@@ -162,6 +180,7 @@ class Indexer:
         self._records: dict[str, FileRecord] | None = None
         self.generation = ""  # the index generation this indexer's last write set ("" before any)
         self._writing = False
+        self._lexical_rows: list[tuple[str, str, dict[str, Any]]] = []  # chunks this ingest wrote
 
     def forget(self) -> None:
         """Drop the manifest read so far (another process changed the index); it is read again on use."""
@@ -214,13 +233,20 @@ class Indexer:
         started = time.perf_counter()
         report = IngestReport()
         files = self._scan()
-        with ingest_lock(self.settings):
+        with ingest_lock(self.settings.store.path):
             self._writing = False
             stored = self.store.stored_fingerprint()
+            lexical: LexicalIndex | None = None  # the lexical index before this ingest, edited as it goes
             if rebuild or (stored is not None and stored != self.fingerprint):
                 report.rebuilt = "requested" if rebuild else "index settings or model changed"
                 self.store.drop()
                 self._records = {}
+                lexical = LexicalIndex([])
+            elif stored is None:
+                lexical = LexicalIndex([])
+            else:
+                lexical = LexicalIndex.load(lexical_path(self.settings.store.path, self.store.generation()))
+            self._lexical_rows = []
             self.store.open(self.fingerprint)
             if report.rebuilt or stored is None:
                 self._changing()
@@ -231,30 +257,21 @@ class Indexer:
                 self.store.delete_file(source)
                 del records[source]
                 report.removed.append(source)
-            todo: list[tuple[Document, list[Chunk], os.stat_result]] = []
+            stale: list[tuple[str, Path, os.stat_result]] = []
             for source, path in files.items():
-                record = records.get(source)
-                stat = path.stat()
+                record, stat = records.get(source), path.stat()
                 if record is not None and stat.st_size == record.size and stat.st_mtime_ns == record.mtime_ns:
                     report.unchanged += 1
-                    continue
-                try:
-                    document = load_file(path, self.settings.corpus)
-                except LoadError as exc:
-                    report.problems.append(Problem(source, str(exc).split(": ", 1)[-1]))
-                    continue
-                if record is not None and record.sha256 == document.sha256 and record.chunks:
-                    # Touched but identical: refresh the manifest's stat, embed nothing.
-                    self._changing()
-                    self._put(document, stat, record.chunks)
-                    report.unchanged += 1
-                    continue
-                todo.append((document, self.chunker.chunk(document), stat))
-            if todo:
-                self._changing()
-            self._embed_and_store(todo, report, progress)
+                else:
+                    stale.append((source, path, stat))
+            self._embed_and_store(self._changed_documents(stale, report), report, progress, len(stale))
             if self._writing:
                 self.generation = self.store.bump_generation()  # the change is complete
+            if self._writing or not lexical_path(self.settings.store.path, self.store.generation()).is_file():
+                # Added files too: a crashed ingest may have left chunks of them that the saved index holds.
+                changed = {*report.removed, *report.updated, *report.added}
+                save_lexical(self.store, lexical.updated(changed, self._lexical_rows) if lexical else None)
+            self._lexical_rows = []
         report.documents = len(self.records)
         report.chunks = sum(r.chunks for r in self.records.values())
         if not report.documents:
@@ -281,16 +298,39 @@ class Indexer:
         self.store.put_file(record)
         self.records[document.source] = record
 
+    def _changed_documents(
+        self, stale: list[tuple[str, Path, os.stat_result]], report: IngestReport
+    ) -> Iterator[tuple[Document, list[Chunk], os.stat_result]]:
+        """The new and changed files, loaded and chunked one at a time (nothing corpus-sized is held)."""
+        for source, path, stat in stale:
+            record = self.records.get(source)
+            try:
+                document = load_file(path, self.settings.corpus)
+            except LoadError as exc:
+                report.problems.append(Problem(source, str(exc).split(": ", 1)[-1]))
+                continue
+            self._changing()
+            if record is not None and record.sha256 == document.sha256 and record.chunks:
+                # Touched but identical: refresh the manifest's stat, embed nothing.
+                self._put(document, stat, record.chunks)
+                report.unchanged += 1
+                continue
+            yield document, self.chunker.chunk(document), stat
+
     def _embed_and_store(
-        self, todo: list[tuple[Document, list[Chunk], os.stat_result]], report: IngestReport, progress: bool | None
+        self,
+        todo: Iterator[tuple[Document, list[Chunk], os.stat_result]],
+        report: IngestReport,
+        progress: bool | None,
+        files: int,
     ) -> None:
-        total = sum(len(chunks) + 2 * len(sentence_spans(doc.text)) for doc, chunks, _ in todo)
-        if not total:
-            return
-        show = progress if progress is not None else (total > 256 and sys.stderr.isatty())
-        bar = _progress_bar(total, show)
-        # Embed across files in large batches (faster), but commit file by file so a crash loses
-        # at most the files of the current batch.
+        """Embed and write the documents of `todo` in batches of about `batch_chunks` chunks.
+
+        Embedding across files in large batches is faster; committing file by file after each batch
+        means a crash loses at most the files of the current batch.
+        """
+        show = progress if progress is not None else (files > 16 and sys.stderr.isatty())
+        bar = _progress_bar(files, show)
         pending: list[tuple[Document, list[Chunk], os.stat_result]] = []
         pending_chunks = 0
         for item in todo:
@@ -306,47 +346,65 @@ class Indexer:
     def _commit(
         self, batch: list[tuple[Document, list[Chunk], os.stat_result]], report: IngestReport, bar: Callable[..., None]
     ) -> None:
-        inputs = [embedding_input(doc.title, chunk) for doc, chunks, _ in batch for chunk in chunks]
-        spans = [sentence_spans(doc.text) for doc, _, _ in batch]
-        sentences = [doc.text[s:e] for (doc, _, _), found in zip(batch, spans, strict=True) for s, e in found]
-        contexts = []
-        for (doc, _, _), found in zip(batch, spans, strict=True):
-            headings = section_headings(doc.text, doc.title)
-            contexts += [context_text(doc.title, heading_at(headings, s), doc.text[s:e]) for s, e in found]
-        # One model call for the batch: chunks, every sentence of the batch's documents, and each
-        # sentence in its context.
-        texts = inputs + sentences + contexts
-        everything = self.embedder.encode(texts, progress=bar) if texts else []
-        vectors = everything[: len(inputs)]
-        sentence_vectors = everything[len(inputs) : len(inputs) + len(sentences)]
-        context_vectors = everything[len(inputs) + len(sentences) :]
+        """Embed one batch of documents and write their chunks, sentence vectors and manifest records."""
+        inputs: list[str] = []
+        spans: list[list[tuple[int, int]]] = []  # per chunk input: the sentences it holds, in input offsets
+        owners: list[list[tuple[int, int]]] = []  # per chunk input: those sentences' (start, end) in the document
+        sentences_of: list[list[tuple[int, int]]] = []
+        for document, chunks, _ in batch:
+            found = sentence_spans(document.text)
+            sentences_of.append(found)
+            for chunk in chunks:
+                text = embedding_input(document.title, chunk)
+                shift = len(text) - len(chunk.text) - chunk.start  # document offset -> input offset
+                inside = [(s, e) for s, e in found if s >= chunk.start and e <= chunk.end]
+                inputs.append(text)
+                spans.append([(s + shift, e + shift) for s, e in inside])
+                owners.append(inside)
+        vectors, pooled = self.embedder.encode_spans(inputs, spans) if inputs else ([], [])
         report.chunks_embedded += len(inputs)
-        report.sentences_embedded += len(sentences)
-        report.contexts_embedded += len(contexts)
-        position = offset = 0
-        for (document, chunks, stat), found in zip(batch, spans, strict=True):
-            n_found = len(found)
+        # A sentence's vector is read from the first chunk whose window holds all of it; one that no
+        # chunk holds whole (cut off by the window, or split between chunks) is embedded on its own.
+        in_context: dict[tuple[int, int], list[float]] = {}
+        position = 0
+        for doc_index, (_, chunks, _) in enumerate(batch):
+            for k in range(position, position + len(chunks)):
+                for span, vector in zip(owners[k], pooled[k], strict=True):
+                    if vector is not None:
+                        in_context.setdefault((doc_index, span[0]), vector)
+            position += len(chunks)
+        alone = [
+            (doc_index, s, e)
+            for doc_index, found in enumerate(sentences_of)
+            for s, e in found
+            if (doc_index, s) not in in_context
+        ]
+        if alone:
+            texts = [batch[d][0].text[s:e] for d, s, e in alone]
+            for (d, s, _), vector in zip(alone, self.embedder.encode(texts), strict=True):
+                in_context[(d, s)] = vector
+        report.sentences_embedded += len(alone)
+        position = 0
+        for doc_index, ((document, chunks, stat), found) in enumerate(zip(batch, sentences_of, strict=True)):
             self.store.replace_sentences(
                 document.source,
-                [sentence_id(document.source, s) for s, _ in found]
-                + [context_id(document.source, s) for s, _ in found],
-                sentence_vectors[offset : offset + n_found] + context_vectors[offset : offset + n_found],
-                [{"source": document.source, "start": s, "end": e} for s, e in found] * 2,
+                [sentence_id(document.source, s) for s, _ in found],
+                [in_context[(doc_index, s)] for s, _ in found],
+                [{"source": document.source, "start": s, "end": e} for s, e in found],
             )
-            offset += n_found
             n = len(chunks)
             if n:
+                metadatas = [chunk_metadata(document, c, n) for c in chunks]
                 self.store.upsert_chunks(
-                    [c.id for c in chunks],
-                    vectors[position : position + n],
-                    [c.text for c in chunks],
-                    [chunk_metadata(document, c, n) for c in chunks],
+                    [c.id for c in chunks], vectors[position : position + n], [c.text for c in chunks], metadatas
                 )
+                self._lexical_rows += [(c.id, c.text, m) for c, m in zip(chunks, metadatas, strict=True)]
             position += n
             self.store.delete_chunks(source=document.source, keep_below=n)
             existed = document.source in self.records
             self._put(document, stat, n)
             (report.updated if existed else report.added).append(document.source)
+            bar(1)
 
 
 def _progress_bar(total: int, show: bool) -> Callable[..., None]:
@@ -359,7 +417,7 @@ def _progress_bar(total: int, show: bool) -> Callable[..., None]:
         return nothing
     from tqdm import tqdm
 
-    bar = tqdm(total=total, unit="chunk", desc="embedding", file=sys.stderr)
+    bar = tqdm(total=total, unit="file", desc="indexing", file=sys.stderr)
 
     def update(n: int, close: bool = False) -> None:
         bar.update(n)

@@ -8,13 +8,17 @@ filter by source document.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 import re
 import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -99,44 +103,82 @@ def analyse(text: str) -> list[str]:
 
 
 class BM25:
-    """Okapi BM25 over an in-memory inverted index (numpy postings per term)."""
+    """Okapi BM25 over a compact inverted index.
+
+    The index is kept as term ids per text (`indptr`, `terms`, `tfs`, texts in order), which is what
+    gets saved and what an update edits; the postings per term are derived from it with one sort.
+    """
 
     def __init__(self, texts: Sequence[str], *, k1: float = 0.9, b: float = 0.4) -> None:
+        vocabulary: dict[str, int] = {}
+        rows = [Counter(analyse(text)) for text in texts]
+        self._setup(vocabulary, *_rows_to_arrays(rows, vocabulary), k1=k1, b=b)
+
+    @classmethod
+    def from_arrays(
+        cls, vocabulary: list[str], indptr: np.ndarray, terms: np.ndarray, tfs: np.ndarray, *, k1: float, b: float
+    ) -> BM25:
+        """An index from its saved arrays (see `LexicalIndex.save`)."""
+        bm25 = cls.__new__(cls)
+        bm25._setup({t: i for i, t in enumerate(vocabulary)}, indptr, terms, tfs, k1=k1, b=b)
+        return bm25
+
+    def _setup(
+        self, vocabulary: dict[str, int], indptr: np.ndarray, terms: np.ndarray, tfs: np.ndarray, *, k1: float, b: float
+    ) -> None:
         self.k1, self.b = k1, b
-        self.size = len(texts)
-        postings: dict[str, tuple[list[int], list[int]]] = {}
-        lengths = np.zeros(self.size, dtype=np.float32)
-        for doc, text in enumerate(texts):
-            terms = Counter(analyse(text))
-            lengths[doc] = sum(terms.values())
-            for term, tf in terms.items():
-                docs, tfs = postings.setdefault(term, ([], []))
-                docs.append(doc)
-                tfs.append(tf)
+        self.vocabulary = vocabulary
+        self.indptr, self.terms, self.tfs = indptr, terms, tfs
+        self.size = len(indptr) - 1
+        docs = np.repeat(np.arange(self.size, dtype=np.int32), np.diff(indptr))
+        lengths = np.bincount(docs, weights=tfs, minlength=self.size)
         avg = float(lengths.mean()) if self.size else 1.0
-        self.norm = k1 * (1 - b + b * lengths / max(avg, 1e-9))
-        self.postings = {
-            t: (np.array(d, dtype=np.int32), np.array(f, dtype=np.float32)) for t, (d, f) in postings.items()
-        }
+        self.norm = (k1 * (1 - b + b * lengths / max(avg, 1e-9))).astype(np.float32)
+        order = np.argsort(terms, kind="stable")
+        self._post_docs, self._post_tfs = docs[order], tfs[order]
+        self._term_ptr = np.concatenate([[0], np.cumsum(np.bincount(terms, minlength=len(vocabulary)))])
+
+    def _postings(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+        t = self.vocabulary.get(term)
+        if t is None:
+            return _NONE_INT, _NONE_FLOAT
+        lo, hi = self._term_ptr[t], self._term_ptr[t + 1]
+        return self._post_docs[lo:hi], self._post_tfs[lo:hi]
 
     def idf(self, term: str) -> float:
         """Robertson-Sparck Jones idf, floored at zero as Lucene does."""
-        df = len(self.postings[term][0]) if term in self.postings else 0
+        df = len(self._postings(term)[0])
         return math.log(1 + (self.size - df + 0.5) / (df + 0.5))
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every indexed text for `query`."""
         out = np.zeros(self.size, dtype=np.float32)
         for term, qtf in Counter(analyse(query)).items():
-            if term not in self.postings:
-                continue
-            docs, tfs = self.postings[term]
-            out[docs] += qtf * self.idf(term) * tfs * (self.k1 + 1) / (tfs + self.norm[docs])
+            docs, tfs = self._postings(term)
+            if len(docs):
+                out[docs] += qtf * self.idf(term) * tfs * (self.k1 + 1) / (tfs + self.norm[docs])
         return out
 
     def contains(self, term: str) -> bool:
         """Whether an analysed term occurs anywhere in the indexed texts."""
-        return term in self.postings
+        return len(self._postings(term)[0]) > 0
+
+
+_NONE_INT = np.zeros(0, dtype=np.int32)
+_NONE_FLOAT = np.zeros(0, dtype=np.float32)
+
+
+def _rows_to_arrays(rows: Sequence[Counter[str]], vocabulary: dict[str, int]) -> tuple[np.ndarray, ...]:
+    """Term counts per text -> (indptr, term ids, term frequencies); new terms are added to `vocabulary`."""
+    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    terms: list[int] = []
+    tfs: list[int] = []
+    for i, row in enumerate(rows):
+        for term, tf in row.items():
+            terms.append(vocabulary.setdefault(term, len(vocabulary)))
+            tfs.append(tf)
+        indptr[i + 1] = len(terms)
+    return indptr, np.array(terms, dtype=np.int32), np.array(tfs, dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -151,29 +193,88 @@ class _ChunkInfo:
     date: str
 
 
+def _info(chunk_id: str, text: str, meta: dict[str, Any]) -> _ChunkInfo:
+    return _ChunkInfo(
+        chunk_id,
+        str(meta["source"]),
+        str(meta.get("title", "")),
+        text,
+        int(meta["start"]),
+        int(meta["end"]),
+        str(meta.get("publisher", "")),
+        str(meta.get("date", "")),
+    )
+
+
 class LexicalIndex:
-    """BM25 over every chunk in the store, plus the chunk texts and metadata the answerer needs."""
+    """BM25 over every chunk in the store, plus the chunk texts and metadata the answerer needs.
 
-    def __init__(self, rows: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
-        self.chunks: list[_ChunkInfo] = []
-        for chunk_id, text, meta in rows:
-            self.chunks.append(
-                _ChunkInfo(
-                    chunk_id,
-                    str(meta["source"]),
-                    str(meta.get("title", "")),
-                    text,
-                    int(meta["start"]),
-                    int(meta["end"]),
-                    str(meta.get("publisher", "")),
-                    str(meta.get("date", "")),
-                )
-            )
+    Saved to one file per index generation (`save`/`load`) and edited by ingests (`updated`), so
+    a process that starts reads it instead of analysing every chunk again.
+    """
+
+    def __init__(
+        self, rows: Iterable[tuple[str, str, dict[str, Any]] | _ChunkInfo], *, bm25: BM25 | None = None
+    ) -> None:
+        self.chunks: list[_ChunkInfo] = [row if isinstance(row, _ChunkInfo) else _info(*row) for row in rows]
         self.position = {c.chunk_id: i for i, c in enumerate(self.chunks)}
-        from assistant.indexing import embedding_input
-
-        self.bm25 = BM25([embedding_input(c.title, c.text) for c in self.chunks])
+        self.bm25 = bm25 or BM25([_lexical_text(c) for c in self.chunks])
         self.sources = np.array([c.source for c in self.chunks], dtype=object)
+
+    def updated(self, removed: set[str], rows: Sequence[tuple[str, str, dict[str, Any]]]) -> LexicalIndex:
+        """A new index without the chunks of the `removed` sources, plus `rows` (analysed now)."""
+        keep = np.array([c.source not in removed for c in self.chunks], dtype=bool)
+        old = self.bm25
+        lengths = np.diff(old.indptr)
+        entry_kept = np.repeat(keep, lengths)
+        added = [_info(*row) for row in rows]
+        vocabulary = dict(old.vocabulary)
+        indptr, terms, tfs = _rows_to_arrays([Counter(analyse(_lexical_text(c))) for c in added], vocabulary)
+        kept_lengths = lengths[keep]
+        indptr = np.concatenate([[0], np.cumsum(np.concatenate([kept_lengths, np.diff(indptr)]))]).astype(np.int64)
+        bm25 = BM25.from_arrays(
+            list(vocabulary),
+            indptr,
+            np.concatenate([old.terms[entry_kept], terms]),
+            np.concatenate([old.tfs[entry_kept], tfs]),
+            k1=old.k1,
+            b=old.b,
+        )
+        chunks = [c for c, k in zip(self.chunks, keep, strict=True) if k] + added
+        return LexicalIndex(chunks, bm25=bm25)
+
+    def save(self, path: Path) -> None:
+        """Write the index to `path` (atomically: a temporary file renamed into place)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+        chunks = json.dumps([list(astuple(c)) for c in self.chunks])
+        with partial.open("wb") as handle:
+            np.savez(
+                handle,
+                indptr=self.bm25.indptr,
+                terms=self.bm25.terms,
+                tfs=self.bm25.tfs,
+                params=np.array([self.bm25.k1, self.bm25.b, _FORMAT]),
+                vocabulary=np.frombuffer("\n".join(self.bm25.vocabulary).encode(), dtype=np.uint8),
+                chunks=np.frombuffer(chunks.encode(), dtype=np.uint8),
+            )
+        partial.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> LexicalIndex | None:
+        """The index saved at `path`, or None when there is none (or it is unreadable or of another format)."""
+        try:
+            with np.load(path) as saved:
+                k1, b, version = (float(x) for x in saved["params"])
+                if version != _FORMAT:
+                    return None
+                words = saved["vocabulary"].tobytes().decode()
+                vocabulary = words.split("\n") if words else []
+                bm25 = BM25.from_arrays(vocabulary, saved["indptr"], saved["terms"], saved["tfs"], k1=k1, b=b)
+                chunks = [_ChunkInfo(*row) for row in json.loads(saved["chunks"].tobytes().decode())]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return cls(chunks, bm25=bm25)
 
     def search(self, query: str, k: int, sources: Sequence[str] | None = None) -> list[tuple[str, float]]:
         """Top k (chunk id, BM25 score) with a positive score."""
@@ -186,6 +287,21 @@ class LexicalIndex:
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(self.chunks[i].chunk_id, float(scores[i])) for i in top if scores[i] > 0]
+
+
+_FORMAT = 1.0  # the saved layout's version
+
+
+def _lexical_text(chunk: _ChunkInfo) -> str:
+    """What BM25 indexes for a chunk: the same text the embedding model reads."""
+    from assistant.indexing import embedding_input
+
+    return embedding_input(chunk.title, chunk.text)
+
+
+def lexical_path(folder: Path, generation: str) -> Path:
+    """Where the lexical index of one index generation is saved, under the index folder."""
+    return folder / "lexical" / f"{hashlib.sha256(generation.encode()).hexdigest()[:24]}.npz"
 
 
 def rrf(lists: Sequence[tuple[float, Sequence[tuple[str, float]]]], rrf_k: int) -> list[tuple[str, float]]:
@@ -210,11 +326,23 @@ class Retriever:
 
     @property
     def lexical(self) -> LexicalIndex:
-        """The BM25 index, built from the store on first use."""
+        """The BM25 index: the one saved for the store's generation, else built from the store (and saved)."""
         with self._lock:
             if self._lexical is None:
-                self._lexical = LexicalIndex(self.store.all_chunks())
+                folder = self.store.settings.path
+                self._lexical = LexicalIndex.load(lexical_path(folder, self.store.generation()))
+                if self._lexical is None:
+                    self._lexical = self._build_and_save(folder)
             return self._lexical
+
+    def _build_and_save(self, folder: Path) -> LexicalIndex:
+        """Build the index from the store; save it when no ingest is running (see `indexing.save_lexical`)."""
+        from assistant.indexing import ingest_lock, save_lexical
+
+        with ingest_lock(folder, wait=False) as free:
+            if free and self.store.is_open:
+                return save_lexical(self.store)
+        return LexicalIndex(self.store.all_chunks())
 
     def refresh(self) -> None:
         """Forget the BM25 index after the store changed."""

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from assistant.errors import CorpusError
+from assistant.indexing import sentence_id
 from assistant.pipeline import Assistant
+from assistant.retrieval import LexicalIndex, lexical_path
 from assistant.settings import ChunkingSettings
 from tests.conftest import DATA
 
@@ -25,8 +27,10 @@ def test_first_ingest_indexes_every_file(seed_root: Path, make_assistant: Callab
     report = assistant.ingest(progress=False)
     assert sorted(report.added) == sorted(p.name for p in (seed_root / "corpus").iterdir())
     assert report.chunks == len(_chunk_ids(assistant)) == report.chunks_embedded
-    assert report.sentences_embedded > report.chunks
     assert len(set(_chunk_ids(assistant))) == report.chunks
+    # Every sentence has a vector, nearly all of them pooled from their chunk's forward pass.
+    assert assistant.store.sentences.count() > 5 * report.chunks
+    assert report.sentences_embedded < assistant.store.sentences.count() / 10
 
 
 def test_unchanged_corpus_embeds_nothing(seed_root: Path, make_assistant: Callable[..., Assistant]) -> None:
@@ -64,9 +68,10 @@ def test_changed_file_re_embeds_only_its_chunks(seed_root: Path, make_assistant:
     report = assistant.ingest(progress=False)
     assert report.updated == ["fmri-brain-networks-ketamine.txt"]
     assert report.chunks_embedded == 1
-    assert report.sentences_embedded == 2  # the title line and the one sentence
-    assert report.contexts_embedded == 2  # each sentence again, in its context (title, heading)
-    assert assistant.embedder.texts_embedded - before == 5
+    assert report.sentences_embedded == 0  # both sentences (title line and body) are read from the chunk's pass
+    assert assistant.embedder.texts_embedded - before == 1
+    stored = assistant.store.sentence_vectors([sentence_id(path.name, 0), sentence_id(path.name, 25)])
+    assert len(stored) == 2
     texts = [text for _, text, meta in assistant.store.all_chunks() if meta["source"] == path.name]
     assert texts == [
         "Short Replacement Title\n\nThe replaced article now says only that the zebrafish study used fMRI."
@@ -146,10 +151,11 @@ def test_crash_mid_ingest_leaves_a_usable_index_and_resumes(
     ids = _chunk_ids(survivor)
     assert len(ids) == len(set(ids)) == report.chunks
     embedded = survivor.embedder.texts_embedded - before
-    assert embedded == report.chunks_embedded + report.sentences_embedded + report.contexts_embedded
+    assert embedded == report.chunks_embedded + report.sentences_embedded
     assert report.chunks_embedded < report.chunks
     shutil.copytree(seed_root / "corpus", seed_root / "fresh" / "corpus")
     assert make_assistant(seed_root / "fresh").ingest(progress=False).chunks == report.chunks
+    _assert_saved_lexical_index_matches_the_store(survivor)
 
 
 def test_sentence_vectors_are_stored_so_answers_embed_only_the_question(
@@ -162,3 +168,45 @@ def test_sentence_vectors_are_stored_so_answers_embed_only_the_question(
     result = assistant.answer("How many healthy control subjects were in the magnetization transfer study?")
     assert "41" in result.text
     assert assistant.embedder.texts_embedded - before <= 2  # the query, for retrieval and for scoring
+
+
+QUERIES = ["magnetization transfer ratio", "ketamine hippocampal volume", "zebrafish fMRI networks", "41 controls"]
+
+
+def _assert_saved_lexical_index_matches_the_store(assistant: Assistant) -> None:
+    """The saved lexical index of the current generation equals one built afresh from the store."""
+    saved = LexicalIndex.load(lexical_path(assistant.store.settings.path, assistant.store.generation()))
+    assert saved is not None
+    fresh = LexicalIndex(assistant.store.all_chunks())
+    assert sorted(c.chunk_id for c in saved.chunks) == sorted(c.chunk_id for c in fresh.chunks)
+    for query in QUERIES:
+        ours = dict(saved.search(query, 50))
+        assert ours.keys() == dict(fresh.search(query, 50)).keys()
+        for chunk_id, score in fresh.search(query, 50):
+            assert ours[chunk_id] == pytest.approx(score, rel=1e-5)
+
+
+def test_lexical_index_is_saved_edited_and_loaded_not_rebuilt(
+    seed_root: Path, make_assistant: Callable[..., Assistant]
+) -> None:
+    """Ingest saves the BM25 index; an update edits it; a new process loads it without reading every chunk."""
+    shutil.copy(DATA / "sample.md", seed_root / "corpus" / "notes.md")
+    first = make_assistant(seed_root)
+    first.ingest(progress=False)
+    _assert_saved_lexical_index_matches_the_store(first)
+    (seed_root / "corpus" / "notes.md").unlink()
+    path = seed_root / "corpus" / "fmri-brain-networks-ketamine.txt"
+    path.write_text("Zebrafish Networks\n\nThe zebrafish study mapped fMRI networks in 41 larvae.\n")
+    report = first.ingest(progress=False)
+    assert report.removed == ["notes.md"] and report.updated == [path.name]
+    _assert_saved_lexical_index_matches_the_store(first)
+    assert len(list((seed_root / "index" / "lexical").glob("*.npz"))) == 1  # the previous generation's is gone
+
+    reader = make_assistant(seed_root)
+
+    def no_full_read() -> None:
+        raise AssertionError("the lexical index was rebuilt from the store")
+
+    reader.store.all_chunks = no_full_read  # type: ignore[assignment,method-assign]
+    reader.ensure_index()
+    assert reader.retriever.search("zebrafish larvae", k=1)[0].source == path.name

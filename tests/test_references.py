@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.chunking import context_text, heading_at, is_heading, section_headings
+from assistant.chunking import heading_at, is_heading, section_headings
 from assistant.pipeline import Assistant
 from assistant.questions import parse
 from assistant.references import DocumentNames
@@ -83,9 +83,6 @@ def test_headings_are_short_title_lines_and_faq_questions_not_bylines_or_the_tit
     assert heading_at(found, TEXT.index("Intro")) == ""
     assert not is_heading("This sentence ends with a period.")
     assert not is_heading("Radiology 2017 August")
-    expected = "Title. Critical View. The sample was small."
-    assert context_text("Title.", "Critical View", "The sample was small.") == expected
-    assert context_text("Title", "", "S.") == "Title. S."
 
 
 @pytest.mark.parametrize(
