@@ -60,8 +60,8 @@ from assistant.questions import (
     parse,
 )
 from assistant.records import Answer, Citation, Passage
-from assistant.references import DocumentNames, Reference, acronyms
-from assistant.retrieval import LexicalIndex, analyse
+from assistant.references import DocumentNames, Reference
+from assistant.retrieval import ChunkInfo, LexicalIndex, analyse
 
 # Calibrated on evals/golden.jsonl and evals/heldout.jsonl together (README, "Measured").
 MIN_SCORE = 0.34  # blended score the best sentence must reach
@@ -222,6 +222,58 @@ def _dot(a: list[float], b: list[float]) -> float:
     return float(sum(x * y for x, y in zip(a, b, strict=True)))
 
 
+@dataclass
+class _Facts:
+    """What the answerer knows about one document beyond its passages."""
+
+    terms: set[str]  # every analysed term of the document, with the long forms of its acronyms
+    expansions: dict[str, set[str]]  # acronym -> its long form's terms, as the document defines them
+    sentence_freq: dict[str, int]  # term -> sentences holding it ("" -> the sentence count)
+    headings: list[tuple[int, str]]  # section headings (and FAQ questions) by offset
+
+
+class _DocumentFacts:
+    """`_Facts` of each document, worked out from its chunks the first time the answerer looks at it.
+
+    Lazily, so that a process starting over thousands of documents pays only for those its
+    questions reach.
+    """
+
+    def __init__(self, lexical: LexicalIndex) -> None:
+        self._chunks: dict[str, list[ChunkInfo]] = {}
+        for chunk in lexical.chunks:
+            self._chunks.setdefault(chunk.source, []).append(chunk)
+        self._facts: dict[str, _Facts] = {}
+
+    def of(self, source: str) -> _Facts:
+        """The facts of `source` (empty ones for a document the index does not hold)."""
+        facts = self._facts.get(source)
+        if facts is None:
+            facts = self._facts[source] = self._work_out(self._chunks.get(source, []))
+        return facts
+
+    @staticmethod
+    def _work_out(chunks: list[ChunkInfo]) -> _Facts:
+        facts = _Facts(set(), {}, {"": 0}, [])
+        seen: set[int] = set()
+        for chunk in chunks:
+            facts.terms.update(analyse(chunk.title + "\n" + chunk.text))
+            facts.expansions.update({short: set(long) for short, long in chunk.defines})
+            for s, e in sentence_spans(chunk.text):
+                if chunk.start + s in seen:
+                    continue
+                seen.add(chunk.start + s)
+                facts.sentence_freq[""] += 1
+                for term in set(analyse(chunk.text[s:e])):
+                    facts.sentence_freq[term] = facts.sentence_freq.get(term, 0) + 1
+        if chunks:
+            text = _reassemble([(c.start, c.text) for c in chunks])
+            facts.headings = section_headings(text, chunks[0].title)
+        for long_form in facts.expansions.values():
+            facts.terms |= long_form
+        return facts
+
+
 class ExtractiveAnswerer:
     """Composes cited answers by quoting retrieved sentences (see the module docstring)."""
 
@@ -239,39 +291,13 @@ class ExtractiveAnswerer:
         self.lexical = lexical
         self.max_sentences = max_sentences
         self._cache = _VectorCache()
-        self._doc_terms: dict[str, set[str]] = {}
-        self._expansions: dict[str, dict[str, set[str]]] = {}
+        self._documents = _DocumentFacts(lexical)
+        defined: dict[str, dict[str, set[str]]] = {}
         for chunk in lexical.chunks:
-            terms = self._doc_terms.setdefault(chunk.source, set())
-            terms.update(analyse(chunk.title + "\n" + chunk.text))
-            self._expansions.setdefault(chunk.source, {}).update(acronyms(chunk.text))
-        # Sentence frequency of each term per document ("" holds the sentence count).
-        self._sentence_freq: dict[str, dict[str, int]] = {}
-        seen: set[tuple[str, int]] = set()
-        for chunk in lexical.chunks:
-            counts = self._sentence_freq.setdefault(chunk.source, {"": 0})
-            for s, e in sentence_spans(chunk.text):
-                if (chunk.source, chunk.start + s) in seen:
-                    continue
-                seen.add((chunk.source, chunk.start + s))
-                counts[""] += 1
-                for term in set(analyse(chunk.text[s:e])):
-                    counts[term] = counts.get(term, 0) + 1
-        # Headings (and FAQ questions) by document, from the document text the chunks cover.
-        self._headings: dict[str, list[tuple[int, str]]] = {}
-        self._titles: dict[str, str] = {}
-        pieces: dict[str, list[tuple[int, str]]] = {}
-        for chunk in lexical.chunks:
-            pieces.setdefault(chunk.source, []).append((chunk.start, chunk.text))
-            self._titles[chunk.source] = chunk.title
-        for source, parts in pieces.items():
-            self._headings[source] = section_headings(_reassemble(parts), self._titles[source])
+            defined.setdefault(chunk.source, {}).update({short: set(long) for short, long in chunk.defines})
         self.names = DocumentNames.from_documents(
-            ((c.source, c.title, c.publisher, "") for c in lexical.chunks), self._expansions
+            {c.source: (c.source, c.title, c.publisher, "") for c in lexical.chunks}.values(), defined
         )
-        for source, found in self._expansions.items():
-            for long_form in found.values():
-                self._doc_terms[source] |= long_form
         bm25 = lexical.bm25
         self._rare_idf = math.log(1 + (bm25.size - 1 + 0.5) / 1.5)
 
@@ -314,7 +340,7 @@ class ExtractiveAnswerer:
                 sentence.section = set(analyse(self.heading(passage.source, sentence.start)))
                 if label:
                     sentence.section |= set(analyse(label.group()))  # "Purpose To detect ...": its section
-                for acronym, long_form in self._expansions.get(passage.source, {}).items():
+                for acronym, long_form in self._documents.of(passage.source).expansions.items():
                     if acronym in sentence.terms or acronym + "s" in sentence.terms:
                         sentence.terms |= long_form
                 out.append(sentence)
@@ -322,7 +348,7 @@ class ExtractiveAnswerer:
 
     def heading(self, source: str, start: int) -> str:
         """The heading (or FAQ question) nearest before offset `start` of a document, or ""."""
-        return heading_at(self._headings.get(source, []), start)
+        return heading_at(self._documents.of(source).headings, start)
 
     def _is_name(self, question: Question, term: str) -> bool:
         """Whether a word the corpus lacks names a thing (a drug, a place, a product).
@@ -373,7 +399,7 @@ class ExtractiveAnswerer:
         )
         qvec = vectors[0]
         for sentence, vector in zip(sentences, vectors[1:], strict=True):
-            doc_terms = self._doc_terms.get(sentence.passage.source, set())
+            doc_terms = self._documents.of(sentence.passage.source).terms
             local = self._local_weights(sentence.passage.source, weights)
             total = sum(local.values()) or 1.0
             own = section = context = 0.0
@@ -414,8 +440,8 @@ class ExtractiveAnswerer:
         identifies the document, not the answer, so it counts less than one that few sentences
         contain ("side effects").
         """
-        counts = self._sentence_freq.get(source)
-        if not counts:
+        counts = self._documents.of(source).sentence_freq
+        if not counts[""]:
             return weights
         n = counts[""]
         return {
@@ -424,7 +450,7 @@ class ExtractiveAnswerer:
 
     def _grounded(self, question: Question, sentence: _Sentence) -> bool:
         """Names, acronyms and numbers of the question occur in the sentence's document."""
-        doc_terms = self._doc_terms.get(sentence.passage.source, set())
+        doc_terms = self._documents.of(sentence.passage.source).terms
         known = [t for t in question.critical if self.lexical.bm25.contains(t)]
         if question.named_sources and sentence.passage.source not in question.named_sources:
             return False
@@ -519,7 +545,7 @@ class ExtractiveAnswerer:
             and head
             and not question.answer_type
             and self.lexical.bm25.contains(head)
-            and not any(matches(head, self._doc_terms.get(source, set())) for source in question.named_sources)
+            and not any(matches(head, self._documents.of(source).terms) for source in question.named_sources)
         )
         if unnamed:
             word = question.words_for.get(head, head)
@@ -640,7 +666,7 @@ class ExtractiveAnswerer:
         for sentence in ranked[:5]:
             if sentence.score < PREMISE_SHARE * best or sentence.own < NUMBER_OWN:
                 continue
-            doc_terms = self._doc_terms.get(sentence.passage.source, set())
+            doc_terms = self._documents.of(sentence.passage.source).terms
             for number, percent in asserted:
                 if number in doc_terms:
                     continue

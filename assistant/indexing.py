@@ -99,6 +99,10 @@ class IngestReport:
         return "; ".join(parts)
 
 
+# How sentence vectors are made (part of the index fingerprint): pooled from the chunk's forward pass.
+SENTENCE_VECTORS = "pooled-in-chunk-1"
+
+
 def sentence_id(source: str, start: int) -> str:
     """Id of a stored sentence vector: the document and the sentence's start offset."""
     return f"{source}@{start}"
@@ -175,7 +179,10 @@ class Indexer:
             settings.chunking.max_tokens, settings.chunking.overlap_tokens, settings.chunking.encoding
         )
         self.fingerprint = fingerprint(
-            settings, embedder=embedder.fingerprint(), cleaning=CLEANING_VERSION, chunker=CHUNKER_VERSION
+            settings,
+            embedder=f"{embedder.fingerprint()}:{SENTENCE_VECTORS}",
+            cleaning=CLEANING_VERSION,
+            chunker=CHUNKER_VERSION,
         )
         self._records: dict[str, FileRecord] | None = None
         self.generation = ""  # the index generation this indexer's last write set ("" before any)
@@ -284,8 +291,9 @@ class Indexer:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _put(self, document: Document, stat: os.stat_result, chunks: int) -> None:
-        record = FileRecord(
+    @staticmethod
+    def _record(document: Document, stat: os.stat_result, chunks: int) -> FileRecord:
+        return FileRecord(
             source=document.source,
             sha256=document.sha256,
             size=stat.st_size,
@@ -295,7 +303,10 @@ class Indexer:
             publisher=document.publisher,
             date=document.date,
         )
-        self.store.put_file(record)
+
+    def _put(self, document: Document, stat: os.stat_result, chunks: int) -> None:
+        record = self._record(document, stat, chunks)
+        self.store.put_files([record])
         self.records[document.source] = record
 
     def _changed_documents(
@@ -384,27 +395,35 @@ class Indexer:
             for (d, s, _), vector in zip(alone, self.embedder.encode(texts), strict=True):
                 in_context[(d, s)] = vector
         report.sentences_embedded += len(alone)
-        position = 0
-        for doc_index, ((document, chunks, stat), found) in enumerate(zip(batch, sentences_of, strict=True)):
-            self.store.replace_sentences(
-                document.source,
-                [sentence_id(document.source, s) for s, _ in found],
-                [in_context[(doc_index, s)] for s, _ in found],
-                [{"source": document.source, "start": s, "end": e} for s, e in found],
-            )
-            n = len(chunks)
-            if n:
-                metadatas = [chunk_metadata(document, c, n) for c in chunks]
-                self.store.upsert_chunks(
-                    [c.id for c in chunks], vectors[position : position + n], [c.text for c in chunks], metadatas
-                )
-                self._lexical_rows += [(c.id, c.text, m) for c, m in zip(chunks, metadatas, strict=True)]
-            position += n
-            self.store.delete_chunks(source=document.source, keep_below=n)
-            existed = document.source in self.records
-            self._put(document, stat, n)
-            (report.updated if existed else report.added).append(document.source)
-            bar(1)
+        # One write per kind for the whole batch; manifest records last, so a crash before them
+        # leaves files that the next ingest redoes.
+        self.store.replace_sentences(
+            [document.source for document, _, _ in batch],
+            [
+                sentence_id(document.source, s)
+                for (document, _, _), found in zip(batch, sentences_of, strict=True)
+                for s, _ in found
+            ],
+            [in_context[(d, s)] for d, found in enumerate(sentences_of) for s, _ in found],
+            [
+                {"source": document.source, "start": s, "end": e}
+                for (document, _, _), found in zip(batch, sentences_of, strict=True)
+                for s, e in found
+            ],
+        )
+        metadatas = [chunk_metadata(document, c, len(chunks)) for document, chunks, _ in batch for c in chunks]
+        chunk_ids = [c.id for _, chunks, _ in batch for c in chunks]
+        texts = [c.text for _, chunks, _ in batch for c in chunks]
+        if chunk_ids:
+            self.store.upsert_chunks(chunk_ids, vectors, texts, metadatas)
+        self.store.delete_chunks({document.source: len(chunks) for document, chunks, _ in batch})
+        self._lexical_rows += list(zip(chunk_ids, texts, metadatas, strict=True))
+        records = [self._record(document, stat, len(chunks)) for document, chunks, stat in batch]
+        self.store.put_files(records)
+        for record in records:
+            (report.updated if record.source in self.records else report.added).append(record.source)
+            self.records[record.source] = record
+        bar(len(batch))
 
 
 def _progress_bar(total: int, show: bool) -> Callable[..., None]:

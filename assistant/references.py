@@ -67,22 +67,27 @@ def name_terms(source: str, title: str, publisher: str = "", author: str = "") -
     return _terms(" ".join([title, publisher, author, stem]))
 
 
-_ACRONYM = re.compile(r"((?:[A-Za-z][\w'’-]*\s+){1,6})\((\b[A-Z][A-Za-z0-9]{1,9})s?\)")
+_PARENTHESISED = re.compile(r"\((\b[A-Z][A-Za-z0-9]{1,9})s?\)")
+_WORDS_BEFORE = re.compile(r"(?:[A-Za-z][\w'’-]*\s+){1,6}$")
 
 
 def acronyms(text: str) -> dict[str, set[str]]:
     """Acronyms defined in `text` ("treatment-resistant depression (TRD)") -> the long form's terms.
 
     A simplified Schwartz & Hearst (2003) match: the long form is the shortest run of words before
-    the parenthesis whose initials (hyphenated parts counted) spell the acronym's letters.
+    the parenthesis whose initials (hyphenated parts counted) spell the acronym's letters. Each
+    parenthesis is found first and only the few words before it are examined.
     """
     found: dict[str, set[str]] = {}
-    for match in _ACRONYM.finditer(text):
-        key = analyse(match.group(2))
+    for match in _PARENTHESISED.finditer(text):
+        before = _WORDS_BEFORE.search(text, max(0, match.start() - 240), match.start())
+        if before is None:
+            continue
+        key = analyse(match.group(1))
         if not key:
             continue  # "(AND)", "(IT)": an acronym that is also a stop word defines nothing searchable
-        words = match.group(1).split()
-        letters = [c.lower() for c in match.group(2) if c.isalpha()]
+        words = before.group().split()
+        letters = [c.lower() for c in match.group(1) if c.isalpha()]
         for size in range(1, len(words) + 1):
             candidate = words[-size:]
             initials = [part[0].lower() for word in candidate for part in re.split(r"[-‐]", word) if part]

@@ -182,7 +182,9 @@ def _rows_to_arrays(rows: Sequence[Counter[str]], vocabulary: dict[str, int]) ->
 
 
 @dataclass(frozen=True)
-class _ChunkInfo:
+class ChunkInfo:
+    """One chunk as the lexical index keeps it: its text, place in the document, and metadata."""
+
     chunk_id: str
     source: str
     title: str
@@ -191,10 +193,14 @@ class _ChunkInfo:
     end: int
     publisher: str
     date: str
+    # Acronyms the chunk defines: (acronym, terms of its long form) pairs, see `references.acronyms`.
+    defines: Sequence[tuple[str, Sequence[str]]] = ()
 
 
-def _info(chunk_id: str, text: str, meta: dict[str, Any]) -> _ChunkInfo:
-    return _ChunkInfo(
+def _info(chunk_id: str, text: str, meta: dict[str, Any]) -> ChunkInfo:
+    from assistant.references import acronyms
+
+    return ChunkInfo(
         chunk_id,
         str(meta["source"]),
         str(meta.get("title", "")),
@@ -203,6 +209,7 @@ def _info(chunk_id: str, text: str, meta: dict[str, Any]) -> _ChunkInfo:
         int(meta["end"]),
         str(meta.get("publisher", "")),
         str(meta.get("date", "")),
+        tuple((short, tuple(sorted(long))) for short, long in acronyms(text).items()),
     )
 
 
@@ -214,9 +221,9 @@ class LexicalIndex:
     """
 
     def __init__(
-        self, rows: Iterable[tuple[str, str, dict[str, Any]] | _ChunkInfo], *, bm25: BM25 | None = None
+        self, rows: Iterable[tuple[str, str, dict[str, Any]] | ChunkInfo], *, bm25: BM25 | None = None
     ) -> None:
-        self.chunks: list[_ChunkInfo] = [row if isinstance(row, _ChunkInfo) else _info(*row) for row in rows]
+        self.chunks: list[ChunkInfo] = [row if isinstance(row, ChunkInfo) else _info(*row) for row in rows]
         self.position = {c.chunk_id: i for i, c in enumerate(self.chunks)}
         self.bm25 = bm25 or BM25([_lexical_text(c) for c in self.chunks])
         self.sources = np.array([c.source for c in self.chunks], dtype=object)
@@ -271,7 +278,7 @@ class LexicalIndex:
                 words = saved["vocabulary"].tobytes().decode()
                 vocabulary = words.split("\n") if words else []
                 bm25 = BM25.from_arrays(vocabulary, saved["indptr"], saved["terms"], saved["tfs"], k1=k1, b=b)
-                chunks = [_ChunkInfo(*row) for row in json.loads(saved["chunks"].tobytes().decode())]
+                chunks = [ChunkInfo(*row) for row in json.loads(saved["chunks"].tobytes().decode())]
         except (OSError, ValueError, KeyError, TypeError):
             return None
         return cls(chunks, bm25=bm25)
@@ -289,10 +296,10 @@ class LexicalIndex:
         return [(self.chunks[i].chunk_id, float(scores[i])) for i in top if scores[i] > 0]
 
 
-_FORMAT = 1.0  # the saved layout's version
+_FORMAT = 2.0  # the saved layout's version
 
 
-def _lexical_text(chunk: _ChunkInfo) -> str:
+def _lexical_text(chunk: ChunkInfo) -> str:
     """What BM25 indexes for a chunk: the same text the embedding model reads."""
     from assistant.indexing import embedding_input
 

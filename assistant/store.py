@@ -28,7 +28,7 @@ import fcntl
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -245,11 +245,20 @@ class ChromaStore:
                     metadatas=cast(Any, list(metadatas[lo:hi])),
                 )
 
-    def delete_chunks(self, *, source: str, keep_below: int = 0) -> None:
-        """Delete the chunks of `source` whose index is `keep_below` or more."""
+    def delete_chunks(self, keep: Mapping[str, int]) -> None:
+        """Delete the chunks of each source in `keep` whose index is `keep[source]` or more."""
+        if not keep:
+            return
         with _chroma_errors("delete chunks"):
-            where: Any = {"$and": [{"source": source}, {"chunk": {"$gte": keep_below}}]}
-            self.chunks.delete(where=where)
+            where: Any = {"source": {"$in": list(keep)}}
+            found = self.chunks.get(where=where, include=["metadatas"])
+            stale = [
+                chunk_id
+                for chunk_id, meta in zip(found["ids"], found["metadatas"] or [], strict=True)
+                if int(meta["chunk"]) >= keep[str(meta["source"])]  # type: ignore[arg-type]
+            ]
+            if stale:
+                self.chunks.delete(ids=stale)
 
     def all_chunks(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
         """Every chunk as (id, text, metadata), page by page."""
@@ -312,20 +321,29 @@ class ChromaStore:
                     return records
                 offset += _PAGE
 
-    def put_file(self, record: FileRecord) -> None:
-        """Record that `record.source` is fully indexed."""
-        meta = {
-            "source": record.source,
-            "sha256": record.sha256,
-            "size": record.size,
-            "mtime_ns": record.mtime_ns,
-            "chunks": record.chunks,
-            "title": record.title,
-            "publisher": record.publisher,
-            "date": record.date,
-        }
+    def put_files(self, records: Sequence[FileRecord]) -> None:
+        """Record that each `record.source` is fully indexed (one write for all of them)."""
+        metas = [
+            {
+                "source": r.source,
+                "sha256": r.sha256,
+                "size": r.size,
+                "mtime_ns": r.mtime_ns,
+                "chunks": r.chunks,
+                "title": r.title,
+                "publisher": r.publisher,
+                "date": r.date,
+            }
+            for r in records
+        ]
         with _chroma_errors("write the manifest"):
-            self.files.upsert(ids=[record.source], embeddings=cast(Any, [[1.0]]), metadatas=cast(Any, [meta]))
+            for lo in range(0, len(metas), _PAGE):
+                page = metas[lo : lo + _PAGE]
+                self.files.upsert(
+                    ids=[str(m["source"]) for m in page],
+                    embeddings=cast(Any, [[1.0]] * len(page)),
+                    metadatas=cast(Any, page),
+                )
 
     def delete_file(self, source: str) -> None:
         """Forget a file: its manifest record, its chunks and its sentence vectors."""
@@ -337,11 +355,16 @@ class ChromaStore:
     # --- sentence vectors ----------------------------------------------------------------------
 
     def replace_sentences(
-        self, source: str, ids: Sequence[str], vectors: Sequence[Sequence[float]], metadatas: Sequence[dict[str, Any]]
+        self,
+        sources: Sequence[str],
+        ids: Sequence[str],
+        vectors: Sequence[Sequence[float]],
+        metadatas: Sequence[dict[str, Any]],
     ) -> None:
-        """Store the sentence vectors of one document, replacing its previous ones."""
+        """Store the sentence vectors of these documents, replacing their previous ones."""
         with _chroma_errors("write sentence vectors"):
-            self.sentences.delete(where={"source": source})
+            where: Any = {"source": {"$in": list(sources)}}
+            self.sentences.delete(where=where)
             for lo in range(0, len(ids), _PAGE):
                 hi = lo + _PAGE
                 self.sentences.upsert(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.answering import acronyms, matches
+from assistant.answering import matches
 from assistant.loading import load_file
 from assistant.pipeline import Assistant
 from assistant.records import Answer
+from assistant.references import acronyms
 
 MTR = "magnetization-transfer-imaging-trd-radiology.txt"
 ISHA = "hippocampal-volume-ketamine-isha-health.txt"

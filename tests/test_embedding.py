@@ -49,3 +49,34 @@ def test_counters_track_work(embedder: Embedder) -> None:
     embedder.embed_documents(["one", "two"])
     embedder.embed_query("three")
     assert (embedder.calls - calls, embedder.texts_embedded - texts) == (2, 3)
+
+
+def test_importing_and_embedding_leave_the_process_as_it_was() -> None:
+    """No environment variable set, no torch loaded: a host application's libraries behave as before."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys; before = dict(os.environ)\n"
+        "import assistant, assistant.pipeline, assistant.embedding\n"
+        "vector = assistant.embedding.Embedder().embed_query('a question')\n"
+        "assert len(vector) == 384\n"
+        "changed = {k for k in set(before) | set(os.environ) if before.get(k) != os.environ.get(k)}\n"
+        "print(sorted(changed), 'torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert done.stdout.strip().splitlines()[-1] == "[] False"
+
+
+def test_span_vectors_read_each_sentence_in_its_text(embedder: Embedder) -> None:
+    """encode_spans pools each sentence from the text's pass: close to the sentence alone, None past the window."""
+    text = "Ketamine relieves depression within hours. The bakery sells bread on Sundays."
+    spans = [(0, 42), (43, len(text))]
+    vectors, pooled = embedder.encode_spans([text, "word " * 400], [spans, [(0, 4), (1900, 1904)]])
+    assert np.allclose(vectors[0], embedder.encode([text])[0], atol=1e-5)
+    drug, bakery = embedder.encode(["Ketamine relieves depression within hours.", "The bakery sells bread on Sundays."])
+    first, second = pooled[0]
+    assert first is not None and second is not None
+    assert float(np.dot(first, drug)) > float(np.dot(first, bakery)) + 0.2
+    assert float(np.dot(second, bakery)) > float(np.dot(second, drug)) + 0.2
+    assert pooled[1][0] is not None and pooled[1][1] is None  # the second span lies beyond 256 tokens

@@ -14,6 +14,7 @@ from assistant.indexing import sentence_id
 from assistant.pipeline import Assistant
 from assistant.retrieval import LexicalIndex, lexical_path
 from assistant.settings import ChunkingSettings
+from assistant.store import FileRecord
 from tests.conftest import DATA
 
 
@@ -127,16 +128,16 @@ def test_crash_mid_ingest_leaves_a_usable_index_and_resumes(
     shutil.copy(DATA / "sample.md", seed_root / "corpus" / "notes.md")
     assistant = make_assistant(seed_root)
     assistant.indexer.batch_chunks = 1  # commit file by file
-    real_put = assistant.store.put_file
+    real_put = assistant.store.put_files
     done: list[str] = []
 
-    def dying_put(record: object) -> None:
+    def dying_put(records: list[FileRecord]) -> None:
         if len(done) == 2:
             raise _CrashError
-        real_put(record)  # type: ignore[arg-type]
-        done.append(record.source)  # type: ignore[attr-defined]
+        real_put(records)
+        done.extend(r.source for r in records)
 
-    assistant.store.put_file = dying_put  # type: ignore[method-assign]
+    assistant.store.put_files = dying_put  # type: ignore[method-assign]
     with pytest.raises(_CrashError):
         assistant.ingest(progress=False)
 

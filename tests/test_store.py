@@ -35,7 +35,7 @@ def test_upsert_query_and_delete(tmp_path: Path, embedder: Embedder) -> None:
     assert hits[0][0] == "a#0"
     assert hits[0][1] > hits[-1][1]
     assert [i for i, _ in store.query(vectors[0], 3, sources=["b"])] == ["b#2"]
-    store.delete_chunks(source="a", keep_below=1)
+    store.delete_chunks({"a": 1})
     assert sorted(i for i, _, _ in store.all_chunks()) == ["a#0", "b#2"]
 
 
@@ -43,7 +43,7 @@ def test_manifest_round_trip_and_fingerprint(tmp_path: Path) -> None:
     """File records persist across clients; the fingerprint is stored with the collections."""
     store = _store(tmp_path)
     record = FileRecord("a.txt", "abc", 10, 123, 2, "Title", "Pub", "2024")
-    store.put_file(record)
+    store.put_files([record])
     again = ChromaStore(StoreSettings(path=tmp_path / "index"))
     assert again.stored_fingerprint() == "fp-1"
     again.open("fp-1")
