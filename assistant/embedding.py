@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -126,16 +127,18 @@ def export_onnx(model_dir: Path, target: Path) -> None:
         reference = _pool(
             model(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask)).last_hidden_state.numpy(), mask
         )
-    torch.onnx.export(
-        _Encoder(),
-        (torch.tensor(ids[:, :16]), torch.tensor(mask[:, :16])),
-        str(partial),
-        input_names=["input_ids", "attention_mask"],
-        output_names=["hidden"],
-        dynamic_axes={name: {0: "batch", 1: "tokens"} for name in ("input_ids", "attention_mask", "hidden")},
-        opset_version=17,
-        dynamo=False,
-    )
+    with warnings.catch_warnings():  # the tracer's notes about the graph, not for the user
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            _Encoder(),
+            (torch.tensor(ids[:, :16]), torch.tensor(mask[:, :16])),
+            str(partial),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["hidden"],
+            dynamic_axes={name: {0: "batch", 1: "tokens"} for name in ("input_ids", "attention_mask", "hidden")},
+            opset_version=17,
+            dynamo=False,
+        )
     session = ort.InferenceSession(str(partial), providers=["CPUExecutionProvider"])
     exported = _pool(session.run(None, {"input_ids": ids, "attention_mask": mask})[0], mask)
     worst = float((exported * reference).sum(1).min())
@@ -195,19 +198,38 @@ class Embedder(Embeddings):
         with _exclusive(folder / ".lock"):
             if not self._export_is_good(target, record, digest):
                 export_onnx(self.model_dir, target)
-                record.write_text(json.dumps({"source_sha256": digest, "onnx_sha256": _sha256(target)}))
+                stat = target.stat()
+                record.write_text(
+                    json.dumps(
+                        {
+                            "source_sha256": digest,
+                            "onnx_sha256": _sha256(target),
+                            "size": stat.st_size,
+                            "mtime_ns": stat.st_mtime_ns,
+                        }
+                    )
+                )
         return target
 
     @staticmethod
     def _export_is_good(target: Path, record: Path, digest: str) -> bool:
-        """Whether `target` is the complete export of the weights with sha256 `digest`."""
+        """Whether `target` is the complete export of the weights with sha256 `digest`.
+
+        The export's own sha256 is checked when its size or modification time differ from the record's
+        (hashing it on every start would cost each cold start 0.1 s).
+        """
         if not (target.is_file() and record.is_file()):
             return False
         try:
             recorded = json.loads(record.read_text())
         except ValueError:
             return False
-        return bool(recorded.get("source_sha256") == digest and recorded.get("onnx_sha256") == _sha256(target))
+        if recorded.get("source_sha256") != digest:
+            return False
+        stat = target.stat()
+        if recorded.get("size") == stat.st_size and recorded.get("mtime_ns") == stat.st_mtime_ns:
+            return True
+        return bool(recorded.get("onnx_sha256") == _sha256(target))
 
     @cached_property
     def _tokenizer(self) -> Any:

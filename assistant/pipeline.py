@@ -24,8 +24,6 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.runnables import Runnable, RunnableLambda
-
 from assistant.answering import ExtractiveAnswerer
 from assistant.embedding import Embedder
 from assistant.errors import BackendError, QuestionError
@@ -38,6 +36,7 @@ from assistant.store import ChromaStore
 
 if TYPE_CHECKING:
     from langchain_core.language_models.chat_models import BaseChatModel
+    from langchain_core.runnables import Runnable
 
     from assistant.generation import GenerativeAnswerer
 
@@ -440,6 +439,7 @@ class Assistant:
     @property
     def chain(self) -> Runnable[dict[str, Any], Answer]:
         """The answering chain as a LangChain runnable: {"question", "history"?} -> Answer."""
+        from langchain_core.runnables import RunnableLambda  # imported here: it costs a cold start 0.4 s
 
         def run(inputs: dict[str, Any]) -> Answer:
             return self.answer(inputs["question"], history=inputs.get("history"), sources=inputs.get("sources"))

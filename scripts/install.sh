@@ -21,9 +21,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 
-extras=""
+extras="[local]"
 if [ "${1:-}" = "--test" ]; then
-  extras="[test]"
+  extras="[local,test]"
   # Headless Chromium for the browser tests comes from Debian, never from a browser download.
   if ! command -v chromium >/dev/null; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -61,7 +61,9 @@ if [ "$(cat .venv/llama-cpp-build-key 2>/dev/null)" != "$LLAMA_KEY" ]; then
 fi
 # torch is pinned in pyproject.toml; pip resolves it to the local CPU wheel.
 .venv/bin/pip install --disable-pip-version-check -q -e ".${extras}"
-if [ -n "$extras" ]; then
+# The embedding model is exported to ONNX once (about 10 s), here rather than at the first question.
+.venv/bin/python -c "from assistant.embedding import Embedder; Embedder().warm()"
+if [ "${1:-}" = "--test" ]; then
   # The tests' language model (98 MB, sha256-checked); the default 1.1 GB model is installed on demand.
   .venv/bin/assistant models install smollm2-135m
 fi
