@@ -44,7 +44,7 @@ from assistant.chunking import (
 from assistant.cleaning import CLEANING_VERSION
 from assistant.embedding import Embedder
 from assistant.errors import CorpusError, LoadError
-from assistant.loading import Problem, corpus_files, load_file, relative_source
+from assistant.loading import Problem, corpus_entries, load_file
 from assistant.records import Chunk, Document
 from assistant.retrieval import LexicalIndex, lexical_path
 from assistant.settings import Settings, fingerprint
@@ -210,9 +210,9 @@ class Indexer:
                 self._records = self.store.file_records()
         return self._records
 
-    def _scan(self) -> dict[str, Path]:
+    def _scan(self) -> dict[str, tuple[str, os.stat_result]]:
         root = self.settings.corpus
-        return {relative_source(p, root): p for p in corpus_files(root)}
+        return {source: (path, stat) for source, path, stat in corpus_entries(root)}
 
     def status(self) -> CorpusStatus:
         """Compare the corpus folder with the index without reading unchanged files."""
@@ -222,12 +222,11 @@ class Indexer:
             status.fingerprint_mismatch = True
         files = self._scan()
         records = {} if stored is None else self.records
-        for source, path in files.items():
+        for source, (_, stat) in files.items():
             record = records.get(source)
             if record is None:
                 status.added.append(source)
                 continue
-            stat = path.stat()
             if stat.st_size == record.size and stat.st_mtime_ns == record.mtime_ns:
                 status.unchanged += 1
             else:
@@ -265,12 +264,12 @@ class Indexer:
                 del records[source]
                 report.removed.append(source)
             stale: list[tuple[str, Path, os.stat_result]] = []
-            for source, path in files.items():
-                record, stat = records.get(source), path.stat()
+            for source, (path, stat) in files.items():
+                record = records.get(source)
                 if record is not None and stat.st_size == record.size and stat.st_mtime_ns == record.mtime_ns:
                     report.unchanged += 1
                 else:
-                    stale.append((source, path, stat))
+                    stale.append((source, Path(path), stat))
             self._embed_and_store(self._changed_documents(stale, report), report, progress, len(stale))
             if self._writing:
                 self.generation = self.store.bump_generation()  # the change is complete

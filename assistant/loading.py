@@ -12,11 +12,13 @@ import hashlib
 import html
 import io
 import logging
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
+from stat import S_ISREG
 from typing import ClassVar
 
 from assistant.cleaning import Cleaned, clean_blocks, clean_text, is_title_case
@@ -51,15 +53,38 @@ def printable(name: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in name)
 
 
-def corpus_files(root: Path) -> Iterator[Path]:
-    """Every non-hidden file under `root`, in a stable order."""
+def corpus_entries(root: Path) -> list[tuple[str, str, os.stat_result]]:
+    """Every non-hidden file under `root` as (source, path as a string, stat), in a stable order.
+
+    One `os.walk` and one stat per file: the folder is compared with the index before every
+    question, so this stays cheap at thousands of files (symbolic links to files are followed, to
+    folders not, as `Path.rglob` does).
+    """
     if not root.is_dir():
         raise CorpusError(f"corpus folder {root} does not exist: create it and add .md, .txt, .html or .pdf files")
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts) or not path.is_file():
-            continue
-        yield path
+    found: list[tuple[str, str, os.stat_result]] = []
+    for folder, folders, names in os.walk(root):
+        folders[:] = [f for f in folders if not f.startswith(".")]
+        prefix = os.path.relpath(folder, root)
+        prefix = "" if prefix == "." else prefix.replace(os.sep, "/") + "/"
+        for name in names:
+            if name.startswith("."):
+                continue
+            full = os.path.join(folder, name)  # noqa: PTH118 - strings: Path objects cost 10x per file
+            try:
+                stat = os.stat(full)  # noqa: PTH116
+            except OSError:
+                continue  # a dangling link, or gone since the listing
+            if S_ISREG(stat.st_mode):
+                found.append((prefix + name, full, stat))
+    found.sort(key=lambda entry: entry[0].split("/"))
+    return found
+
+
+def corpus_files(root: Path) -> Iterator[Path]:
+    """Every non-hidden file under `root`, in a stable order."""
+    for _, path, _ in corpus_entries(root):
+        yield Path(path)
 
 
 def relative_source(path: Path, root: Path) -> str:
