@@ -116,6 +116,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ASSISTANT_", env_nested_delimiter="__", extra="forbid", frozen=True)
 
     corpus: Path = Field(Path("corpus"), description="Folder of documents to index")
+    corpus_check_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="Before a question, the corpus folder is compared with the index (one stat per file) at most "
+        "this often; 0 compares before every question. Explicit ingests and other processes' ingests are seen at once",
+    )
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings, description="Chunking")
     store: StoreSettings = Field(default_factory=StoreSettings, description="Index location")
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings, description="Retrieval")

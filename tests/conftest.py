@@ -30,6 +30,8 @@ def embedder() -> Embedder:
 
 def make_settings(root: Path, **overrides: object) -> Settings:
     """Settings for a corpus and an index under `root`."""
+    # Tests edit the corpus and ask at once: compare the folder before every question.
+    overrides.setdefault("corpus_check_seconds", 0)
     return Settings(corpus=root / "corpus", store=StoreSettings(path=root / "index"), **overrides)  # type: ignore[arg-type]
 
 

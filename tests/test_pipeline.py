@@ -80,3 +80,22 @@ def test_langchain_chain_gives_the_same_answer(seed_assistant: Assistant) -> Non
     question = "What side effects of ketamine does the Isha Health article mention?"
     via_chain = seed_assistant.chain.invoke({"question": question})
     assert via_chain.to_dict()["citations"] == seed_assistant.answer(question).to_dict()["citations"]
+
+
+def test_corpus_folder_is_compared_at_most_every_corpus_check_seconds(
+    seed_root: Path, make_assistant: Callable[..., Assistant]
+) -> None:
+    """Within corpus_check_seconds a question does not rescan the folder; with 0 it does, and indexes the new file."""
+    lazy = make_assistant(seed_root, corpus_check_seconds=3600)
+    lazy.answer("What is ketamine?")
+    (seed_root / "corpus" / "lantern.txt").write_text(
+        "Lantern Notes\n\nThe lantern festival in the old harbour drew 900 visitors over the weekend, more than in "
+        "any year before, and the organisers plan to repeat it next spring.\n"
+    )
+    lazy.answer("How many visitors did the lantern festival draw?")
+    assert "lantern.txt" not in lazy.indexer.records  # not compared yet: the file waits for the next check
+
+    eager = make_assistant(seed_root, corpus_check_seconds=0)
+    result = eager.answer("How many visitors did the lantern festival draw?")
+    assert "lantern.txt" in eager.indexer.records
+    assert "900" in result.text
