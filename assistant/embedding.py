@@ -293,8 +293,9 @@ class Embedder(Embeddings):
                 ids = np.array([e.ids for e in encoded], dtype=np.int64)
                 mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
                 hidden = session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+                pooled = _pool(hidden, mask)
                 for row, i in enumerate(idx):
-                    vectors[i] = _pool(hidden[row : row + 1], mask[row : row + 1])[0].tolist()
+                    vectors[i] = pooled[row].tolist()
                     if spans is not None and spans[i]:
                         pooled_spans[i] = _span_vectors(hidden[row], encoded[row], spans[i])
                 if progress is not None:

@@ -151,13 +151,14 @@ def ingest_lock(folder: Path, *, wait: bool = True) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def save_lexical(store: ChromaStore, index: LexicalIndex | None = None) -> LexicalIndex:
+def save_lexical(store: ChromaStore, index: LexicalIndex | None = None, *, generation: str = "") -> LexicalIndex:
     """Save the lexical index of the store's current generation (built from the store when not given).
 
     Only while holding the ingest lock: then no ingest is half-way, so the store's content is
-    exactly that generation's. Snapshots of other generations are deleted.
+    exactly that generation's (`generation`, read from the store when not given). Snapshots of
+    other generations are deleted.
     """
-    generation = store.generation()
+    generation = generation or store.generation()
     index = index if index is not None else LexicalIndex(store.all_chunks())
     path = lexical_path(store.settings.path, generation)
     index.save(path)
@@ -242,16 +243,16 @@ class Indexer:
         with ingest_lock(self.settings.store.path):
             self._writing = False
             stored = self.store.stored_fingerprint()
-            lexical: LexicalIndex | None = None  # the lexical index before this ingest, edited as it goes
             if rebuild or (stored is not None and stored != self.fingerprint):
                 report.rebuilt = "requested" if rebuild else "index settings or model changed"
                 self.store.drop()
                 self._records = {}
-                lexical = LexicalIndex([])
-            elif stored is None:
-                lexical = LexicalIndex([])
-            else:
-                lexical = LexicalIndex.load(lexical_path(self.settings.store.path, self.store.generation()))
+            # The lexical index before this ingest, edited as it goes (None: not saved, rebuilt at the end).
+            lexical = (
+                LexicalIndex([])
+                if report.rebuilt or stored is None
+                else LexicalIndex.load(lexical_path(self.settings.store.path, self.store.generation()))
+            )
             self._lexical_rows = []
             self.store.open(self.fingerprint)
             if report.rebuilt or stored is None:
@@ -273,10 +274,12 @@ class Indexer:
             self._embed_and_store(self._changed_documents(stale, report), report, progress, len(stale))
             if self._writing:
                 self.generation = self.store.bump_generation()  # the change is complete
-            if self._writing or not lexical_path(self.settings.store.path, self.store.generation()).is_file():
+            generation = self.store.generation()
+            if self._writing or not lexical_path(self.settings.store.path, generation).is_file():
                 # Added files too: a crashed ingest may have left chunks of them that the saved index holds.
                 changed = {*report.removed, *report.updated, *report.added}
-                save_lexical(self.store, lexical.updated(changed, self._lexical_rows) if lexical else None)
+                edited = lexical.updated(changed, self._lexical_rows) if lexical else None
+                save_lexical(self.store, edited, generation=generation)
             self._lexical_rows = []
         report.documents = len(self.records)
         report.chunks = sum(r.chunks for r in self.records.values())
@@ -396,19 +399,12 @@ class Indexer:
         report.sentences_embedded += len(alone)
         # One write per kind for the whole batch; manifest records last, so a crash before them
         # leaves files that the next ingest redoes.
+        sentences = [(d, document.source, s, e) for d, (document, _, _) in enumerate(batch) for s, e in sentences_of[d]]
         self.store.replace_sentences(
             [document.source for document, _, _ in batch],
-            [
-                sentence_id(document.source, s)
-                for (document, _, _), found in zip(batch, sentences_of, strict=True)
-                for s, _ in found
-            ],
-            [in_context[(d, s)] for d, found in enumerate(sentences_of) for s, _ in found],
-            [
-                {"source": document.source, "start": s, "end": e}
-                for (document, _, _), found in zip(batch, sentences_of, strict=True)
-                for s, e in found
-            ],
+            [sentence_id(source, s) for _, source, s, _ in sentences],
+            [in_context[(d, s)] for d, _, s, _ in sentences],
+            [{"source": source, "start": s, "end": e} for _, source, s, e in sentences],
         )
         metadatas = [chunk_metadata(document, c, len(chunks)) for document, chunks, _ in batch for c in chunks]
         chunk_ids = [c.id for _, chunks, _ in batch for c in chunks]

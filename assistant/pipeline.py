@@ -185,11 +185,12 @@ class Assistant:
         """
         with self._lock:
             self.sync()
-            due = time.monotonic() - self._checked >= self.settings.corpus_check_seconds
-            if due or not self.store.is_open or not self.indexer.records:
-                if self.status().stale or not self.indexer.records:
-                    self.ingest()
+            stale = False
+            if not self.store.is_open or time.monotonic() - self._checked >= self.settings.corpus_check_seconds:
+                stale = self.status().stale
                 self._checked = time.monotonic()
+            if stale or not self.indexer.records:
+                self.ingest()
 
     @property
     def answerer(self) -> ExtractiveAnswerer:
