@@ -18,8 +18,10 @@ SIGKILL included; the child then exits at once.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import os
+import signal
 import socket
 import sys
 import threading
@@ -40,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: every core)")
     args = parser.parse_args(argv)
     threading.Thread(target=_exit_with_parent, name="exit-with-parent", daemon=True).start()
+    # A parent that waited too long for the handshake sends SIGUSR1 and reports where this process was.
+    faulthandler.register(signal.SIGUSR1, all_threads=False)
 
     # Spinning OpenMP threads slow llama.cpp down badly on busy cores; libgomp reads this once, at load.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

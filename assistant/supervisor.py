@@ -90,8 +90,15 @@ class LocalModelProcess:
             return f"http://127.0.0.1:{self._port}/v1"
 
     def _start(self, deadline_s: float) -> None:
-        """Start a child and wait for its handshake line; the caller holds the lock."""
+        """Start a child and wait for its handshake line; the caller holds the lock.
+
+        A model path that is not a file is refused here, without a child. A child that has not
+        reported within `deadline_s` is asked for its Python stack (SIGUSR1, see `local_server.py`)
+        before it is killed, so that the one-line error says where it was stuck.
+        """
         self._kill()
+        if not Path(self.model_path).is_file():
+            raise BackendError(f"the local model {self.name} did not load: no such file: {self.model_path}")
         command = [sys.executable, str(SERVER), "--model", self.model_path, "--n-ctx", str(self.n_ctx)]
         command += ["--threads", str(self.threads)]
         with tempfile.TemporaryFile() as errors:
@@ -106,11 +113,17 @@ class LocalModelProcess:
             line = _read_line(proc.stdout, deadline_s) if proc.stdout is not None else b""
             if not line:
                 timed_out = proc.poll() is None
+                if timed_out:
+                    with contextlib.suppress(OSError):
+                        proc.send_signal(signal.SIGUSR1)  # the child writes its stack to stderr
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        proc.wait(timeout=1)
                 _kill(proc)
                 errors.seek(0)
-                tail = " ".join(errors.read().decode("utf-8", "replace").split())[-200:]
+                tail = " ".join(errors.read().decode("utf-8", "replace").split())[-300:]
                 if timed_out:
-                    raise BackendError(f"the local model {self.name} did not start within {deadline_s:g} s")
+                    where = f": {tail}" if tail else ""
+                    raise BackendError(f"the local model {self.name} did not start within {deadline_s:g} s{where}")
                 how = _signal_name(proc.returncode)
                 raise BackendError(f"the local model {self.name} did not load ({how}): {tail or 'no message'}")
         try:

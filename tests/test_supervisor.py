@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from assistant import supervisor
 from assistant.embedding import Embedder
 from assistant.errors import BackendError
 from assistant.llm import stream_text
@@ -241,11 +242,38 @@ def test_no_orphan_after_the_parent_is_killed(tmp_path: Path) -> None:
         parent.kill()
 
 
-def test_bad_handshake_or_early_exit_is_a_backend_error(tmp_path: Path) -> None:
-    """A model path that is not a file makes the child exit at once: BackendError, one line, no child left."""
+def test_missing_model_file_is_a_backend_error_without_a_child(tmp_path: Path) -> None:
+    """A model path that is not a file: BackendError at once, one line, no child started."""
     process = supervised(str(tmp_path / "nothing.gguf"), n_ctx=512, threads=1)
-    with pytest.raises(BackendError, match="did not load") as caught:
+    started = time.monotonic()
+    with pytest.raises(BackendError, match="did not load: no such file") as caught:
         process.url(5)
+    assert time.monotonic() - started < 1
+    assert "\n" not in str(caught.value)
+    assert process.pid is None
+    assert process.starts == 0
+
+
+def test_child_that_never_reports_is_killed_with_its_stack_in_the_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A child stuck before its handshake is killed at the deadline; the one-line error says where it was."""
+    stuck = tmp_path / "stuck_server.py"
+    stuck.write_text(
+        "import faulthandler, signal, time\n"
+        "faulthandler.register(signal.SIGUSR1)\n"
+        "def loading_forever():\n"
+        "    time.sleep(600)\n"
+        "loading_forever()\n",
+        encoding="utf-8",
+    )
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"GGUF")
+    monkeypatch.setattr(supervisor, "SERVER", stuck)
+    process = supervisor.LocalModelProcess(str(model), n_ctx=512, threads=1)
+    with pytest.raises(BackendError, match="did not start within 2 s") as caught:
+        process._start(2)
+    assert "loading_forever" in str(caught.value)
     assert "\n" not in str(caught.value)
     assert process.pid is None
 
