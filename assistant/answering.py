@@ -7,30 +7,34 @@ sentence of an answer is supported by the passage it cites. How it decides:
 1. Candidates: every sentence of every retrieved passage (nothing else can be cited). Headings and
    sentences that add nothing beyond the question's own words (cross-references such as "For more
    information on X, see X.") are not candidates.
-2. Score: idf-weighted coverage of the question's content terms (BM25 statistics of the corpus),
-   blended with the embedding similarity of question and sentence (the sentence alone or in its
-   context, "title. heading. sentence", whichever is closer). A term found only in the heading the
-   sentence sits under counts 0.75, only elsewhere in its document 0.5. Words that name the
-   document the question is about ("the PET article", see `references.py`) count as context for
-   every sentence of that document, and the answer must come from it.
-3. Grounding checks, each of which can make it abstain with a reason:
-   - a question word that occurs nowhere in the corpus and carries the question (a drug, a place,
-     an off-topic subject) -> "the corpus does not mention X";
-   - names, acronyms and numbers of the question ("PET", "7T", "Krystal") must occur in the
-     document of the sentence that answers, so a figure from one study never answers for another;
-   - a question that asks for a number, dose, percentage, date, duration or name needs a sentence
-     that contains one;
-   - the best sentence must reach a minimum score;
+2. Features: for every candidate, generic measures of how it meets the question (embedding
+   similarity, idf-weighted coverage of the question's terms, in the sentence or counting its heading
+   at 0.75 and its document at 0.5, shared word pairs, retrieval rank, answer-type evidence, the
+   rarest question term it lacks, negation and number mismatches, each also against the best
+   candidate; `assistant.scorer.SENTENCE_FEATURES`). Words that name the document the question is
+   about ("the PET article", see `references.py`) are left out: they pick the document.
+3. Decisions: the learned sentence model ranks the candidates; the learned answer model gives the
+   probability that the best one is a right answer, and below the trained threshold the answerer
+   abstains ("no passage answers the question closely enough"). Both are logistic regressions
+   trained by `evals/train_scorer.py` on public benchmarks (SQuAD 2.0, PubMedQA, SciFact, ExpertQA),
+   never on the golden set. A few rules abstain before any sentence is weighed, each with a reason:
+   - a question word that occurs nowhere in the corpus and names something (capitalised, shaped like
+     a drug name, or rare: split into many word pieces) -> "none of the documents mention X";
+   - names, acronyms and numbers of the question must occur in the candidate's document, so a
+     figure from one study never answers for another;
+   - a question after a number, dose, percentage, cost, duration or date that no candidate holds
+     any evidence for -> "the documents do not give a number for that";
    - most of the question's words missing from the corpus means off the topic, unless a sentence is
      close in meaning; a question whose only corpus words are in every passage abstains too.
+   A question about the document itself ("who wrote", "when was it published") is answered by its
+   byline or date line when one holds that kind of answer: no training set has such lines.
 4. False premises: when the best-covering sentence is negated (or uses the opposite direction,
    "increase" for "decrease") while the question presupposes the affirmative ("Why did the study
    find ..."), the answer corrects the premise by quoting that sentence.
-5. Composition: the best sentence, plus close runners-up; one per document when the question spans
-   documents ("studies", "both", "across"), always one for each document the question names. A
-   "why" question prefers a close sentence that gives a reason; a title question, the document's
-   title line or a quoted title; "who wrote" / "when", the byline or date line (which answer
-   nothing else). A sentence that repeats a higher-ranked one is left out; cross-references ("For
+5. Composition: the best sentence, plus the sentence right after it when its probability is at least
+   half the best's, and runners-up of the same document within 10 % of it; one per document when
+   the question spans documents ("studies", "both", "across"), always one for each document the
+   question names. A sentence that repeats a higher-ranked one is left out; cross-references ("For
    more information, see X.") are never quoted. A sentence that starts with an anaphor ("It",
    "This") brings its predecessor along so the quote reads on its own.
 """
@@ -43,6 +47,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from assistant.chunking import BYLINE, VENUE_LINE, heading_at, section_headings, sentence_spans
 from assistant.cleaning import is_title_case
@@ -62,45 +67,43 @@ from assistant.questions import (
 from assistant.records import Answer, Citation, Passage
 from assistant.references import DocumentNames, Reference
 from assistant.retrieval import ChunkInfo, LexicalIndex, analyse
+from assistant.scorer import Scorer, default_scorer
 
-# Calibrated on evals/golden.jsonl and evals/heldout.jsonl together (README, "Measured").
-MIN_SCORE = 0.34  # blended score the best sentence must reach
-MIN_COVERAGE = 0.20  # idf-weighted share of question terms the best sentence must contain
-COMMON_IDF = 0.2  # ... or when every word it has is this common (idf against the rarest word's)
-ON_TOPIC = 0.6  # ... unless a sentence is this close to the question in embedding space
-MISSING_SHARE = 0.6  # abstain when this share of the question's words occur nowhere in the corpus
-RUNNER_UP = 0.9  # extra sentences must score at least this fraction of the best
+# Hand-set, not learned: the rules that abstain before any sentence is weighed, the composition of an
+# answer from ranked sentences, and the "blend" score (one input of the learned sentence model, which
+# decides how much it counts). Whether to answer at all is the learned answer model's decision
+# (`assistant.scorer`, trained by evals/train_scorer.py on public benchmarks, not on the golden set).
+COMMON_IDF = 0.2  # a question abstains when every corpus word it has is this common (idf against the rarest's)
+ON_TOPIC = 0.6  # ... or when most of its words are missing, unless a sentence is this close in embedding space
+MISSING_SHARE = 0.6  # "most": this share of the question's words occur nowhere in the corpus
+RUNNER_UP = 0.9  # extra sentences must have at least this fraction of the best one's probability
 ADJACENT_SHARE = 0.5  # ... or this much when they directly follow the best sentence
 MULTI_SHARE = 0.6  # questions across documents: each document's sentence against the best
 TIE_SHARE = 0.95  # ... and a document's second sentence must tie with its first
 MULTI_OWN = 0.15  # ... which must itself contain some of the question's words
-NUMBER_OWN = 0.2  # ... and a sentence giving another figure must share this much of the question's words
+NUMBER_OWN = 0.2  # a sentence giving another figure than the question's must share this much of its words
 PREMISE_SHARE = 0.7  # a contradicting sentence must score this fraction of the best to correct the premise
-TYPED_OWN = 0.35  # a typed question (number, date, name...) is answered by a sentence with that evidence
-# which contains this share of the question's own terms, even when the blended score is low
-LEXICAL_WEIGHT = 0.6
-FOCUSED_SHARE = 0.8  # a sentence with the focus word wins unless another scores much higher
-REASON_SHARE = 0.9  # ... and so does a sentence that gives a reason, for a "why" question
+LEXICAL_WEIGHT = 0.6  # blend = 0.6 coverage + 0.4 dense (+ the bonuses below)
 FOCUS_WEIGHT = 2.0  # weight multiplier for the focus of a what/which question
-DENSE_ALONE = 0.75  # a paraphrase this close in embedding space may share few words with the question
-SECTION_CREDIT = 0.75  # ... and for one found in the heading the sentence sits under
+SECTION_CREDIT = 0.75  # credit for a question term found in the heading the sentence sits under
 DOC_CREDIT = 0.5  # credit for a question term found in the sentence's document but not the sentence
 CAUSE_BONUS = 0.12  # "why" questions prefer sentences that give a cause ("suggest", "because")
 FOCUS_BONUS = 0.08  # follow-ups prefer the documents the conversation was about
+# Run-in section labels of structured abstracts ("Purpose To detect ...", "Materials and Methods This
+# study ..."): the IMRaD headings of research papers generally, not of one journal.
 _SECTION_LABEL = re.compile(
     r"^(purpose|background|objectives?|aims?|materials and methods|methods|results|findings|conclusions?"
     r"|discussion|introduction)\s+(?=[A-Z])",
     re.I,
 )
 _WORDS = re.compile(r"[A-Za-z0-9][\w'’\-]*")
-_OWN_TITLE = re.compile(
-    r"\bheadline\b|\btitle of (the|this|that) (\w+ ){0,3}?(article|piece|page|post|story|write-?up|news|blog)\b"
-    r"|\b(article|piece|page|post|story)['’]s title\b",
-    re.I,
-)
 _ORG_ACRONYM = re.compile(r"(?:©|\b(?:by|at|from)(?: the)?)\s+([A-Z]{3,})\b")
 # A figure the question states: not a year, not part of a name ("3T", "MDD-2").
 _ASSERTED_NUMBER = re.compile(r"\b(?!(?:19|20)\d{2}\b)(\d+(?:\.\d+)?)(?![\w./-])\s*(%|percent\b|per cent\b)?")
+# Answer types whose evidence patterns are precise (a figure, a unit, a year): a question of one of these
+# kinds that no candidate sentence holds any evidence for is an abstention.
+MEASURED_TYPES = frozenset({"number", "dose", "percent", "money", "duration", "date"})
+_DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
 _JOURNAL = re.compile(r"\bjournals?\b", re.I)
 _CROSS_REFERENCE = re.compile(
     r"^(for (more|further) (information|details|reading)\b|see also\b|read more\b|learn more\b"
@@ -124,10 +127,30 @@ class _Sentence:
     score: float = 0.0
     section: set[str] = field(default_factory=set)  # terms of the heading the sentence sits under
     meta: set[str] = field(default_factory=set)  # what a byline or date line answers for (`metadata_terms`)
+    features: dict[str, float] = field(default_factory=dict)  # the learned sentence model's inputs
+    logit: float = 0.0  # the learned sentence model's log-odds that this sentence answers
+    probability: float = 0.0
 
     @property
     def key(self) -> tuple[str, int]:
         return (self.passage.source, self.start)
+
+
+@dataclass
+class Ranking:
+    """What the answerer made of a question and its passages, before deciding to answer or abstain.
+
+    `sentences` are the grounded candidates, best first by the learned sentence model; `detail` is
+    set when a rule abstains before any sentence is weighed (a name the corpus lacks, ...);
+    `answer_features` are the learned answer model's inputs and `confidence` its output.
+    """
+
+    question: Question
+    sentences: list[_Sentence] = field(default_factory=list)
+    detail: str = ""
+    missing_share: float = 0.0
+    answer_features: dict[str, float] = field(default_factory=dict)
+    confidence: float = 0.0
 
 
 class _VectorCache:
@@ -174,6 +197,7 @@ _META_KINDS = [
 
 
 _META_VOCABULARY = frozenset(t for _, words in _META_KINDS for t in analyse(words))
+_WHEN_WORDS = frozenset(analyse("year date"))
 
 
 def metadata_terms(text: str) -> set[str]:
@@ -285,8 +309,10 @@ class ExtractiveAnswerer:
         lexical: LexicalIndex,
         max_sentences: int = 4,
         sentence_lookup: Callable[[list[str]], dict[str, list[float]]] | None = None,
+        scorer: Scorer | None = None,
     ) -> None:
         self.embedder = embedder
+        self.scorer = scorer or default_scorer()  # the learned sentence and answer models
         self.sentence_lookup = sentence_lookup  # stored sentence vectors by id, from the index
         self.lexical = lexical
         self.max_sentences = max_sentences
@@ -512,11 +538,66 @@ class ExtractiveAnswerer:
         question's document references resolved to (resolved here when not given): the answer
         comes from the named documents, and the words that named them need not be in it.
         """
-        question = self.parse(question_text, reference, context_critical)
         base = Answer(question=question_text, text="", abstained=True, standalone_question=retrieval_query or "")
         base.passages = passages
+        ranking = self.rank(
+            question_text,
+            passages,
+            retrieval_query=retrieval_query,
+            context_critical=context_critical,
+            focus=focus,
+            reference=reference,
+        )
+        if ranking.detail:
+            return self._abstain(base, ranking.detail, passages)
+        question, ranked = ranking.question, ranking.sentences
+        by_rule = sorted(ranked, key=lambda s: (-s.score, s.rank, s.start))
+        premise = self._premise_conflict(question, by_rule) or self._number_conflict(question, by_rule)
+        if premise is not None:
+            preface = "No" if question.yes_no else "The corpus contradicts the premise"
+            return self._compose(base, [premise], reason="false premise", preface=preface)
+        asked = set(question.terms) & _META_VOCABULARY
+        # "What year did the trial start?" asks about the world, not the document: a year alone is not enough.
+        metadata = (
+            [s for s in ranked if s.meta & asked and self._has_evidence(question, s)] if asked - _WHEN_WORDS else []
+        )
+        if metadata:
+            # "Who wrote ...", "When was ... published": the document's byline or date line says. No
+            # training set has such lines, so the learned models do not judge them.
+            return self._compose(base, metadata[:1], reason="")
+        if question.answer_type in MEASURED_TYPES and not any(s.features["evidence"] for s in ranked):
+            # "How many ...?" and no candidate holds a number at all: nothing here can answer it.
+            return self._abstain(
+                base, f"the documents do not give {ANSWER_NOUNS[question.answer_type]} for that", passages
+            )
+        if ranking.confidence < self.scorer.threshold:
+            if question.answer_type and not ranked[0].features.get("evidence"):
+                detail = f"the documents do not give {ANSWER_NOUNS[question.answer_type]} for that"
+            else:
+                detail = "no passage answers the question closely enough"
+            return self._abstain(base, detail, passages)
+        return self._compose(base, self._select(question, ranked), reason="")
+
+    def rank(
+        self,
+        question_text: str,
+        passages: list[Passage],
+        *,
+        retrieval_query: str | None = None,
+        context_critical: set[str] | None = None,
+        focus: set[str] | None = None,
+        reference: Reference | None = None,
+    ) -> Ranking:
+        """The candidate sentences of `passages`, weighed by the learned models (see `Ranking`).
+
+        The arguments are those of `answer`. This is the part of answering that training reads
+        (`evals/train_scorer.py`): the features of every candidate, before any decision.
+        """
+        question = self.parse(question_text, reference, context_critical)
+        ranking = Ranking(question)
         if not passages:
-            return self._abstain(base, "the index returned no passages", [])
+            ranking.detail = "the index returned no passages"
+            return ranking
         # "date", "author": words a byline or date line answers for are not missing from the corpus.
         # Nor is the focus of a typed question ("Which organization ..."): the answer's evidence is.
         typed_focus = question.focus if question.answer_type else set()
@@ -525,8 +606,9 @@ class ExtractiveAnswerer:
             for t in question.terms
             if not self.lexical.bm25.contains(t) and t not in _META_VOCABULARY and t not in typed_focus
         ]
+        ranking.missing_share = len(missing) / max(1, len(question.terms))
         names = [t for t in missing if self._is_name(question, t)]
-        # "Is ketamine addictive?" in a ketamine corpus: the only words it has are ones every passage has.
+        # A question whose only corpus words are ones every passage has says nothing the corpus answers.
         standalone = not retrieval_query or retrieval_query == question_text  # a follow-up leans on earlier turns
         only_common = standalone and all(
             self.lexical.bm25.idf(t) < COMMON_IDF * self._rare_idf for t in question.terms if t not in missing
@@ -534,12 +616,13 @@ class ExtractiveAnswerer:
         mostly_missing = bool(missing) and len(missing) >= MISSING_SHARE * len(question.terms)
         if names or (missing and only_common):
             words = ", ".join(question.words_for.get(t, t) for t in (names or missing))
-            return self._abstain(base, f"none of the documents mention {words}", passages)
-
+            ranking.detail = f"none of the documents mention {words}"
+            return ranking
         if question.named_sources and not [t for t in question.terms if t not in question.selectors]:
-            return self._abstain(base, "the question names documents but not what to find in them", passages)
+            ranking.detail = "the question names documents but not what to find in them"
+            return ranking
         head = question.focus_head
-        # "Which brain region ... on the PET scans": the PET article never speaks of regions.
+        # "Which region ... in the PET article": a named document that never speaks of regions.
         unnamed = (
             question.named_sources
             and head
@@ -549,7 +632,8 @@ class ExtractiveAnswerer:
         )
         if unnamed:
             word = question.words_for.get(head, head)
-            return self._abstain(base, f"the document it names does not mention {word}", passages)
+            ranking.detail = f"the document it names does not mention {word}"
+            return ranking
         sentences = self._candidates(question, passages)
         if sentences:
             self._score(question, retrieval_query or question_text, sentences, frozenset(focus or ()))
@@ -557,57 +641,87 @@ class ExtractiveAnswerer:
         # close in meaning ("None of the usual pills have worked for me. Do doctors think ...").
         if mostly_missing and standalone and max((s.dense for s in sentences), default=0.0) < ON_TOPIC:
             words = ", ".join(question.words_for.get(t, t) for t in missing)
-            return self._abstain(base, f"none of the documents mention {words}", passages)
+            ranking.detail = f"none of the documents mention {words}"
+            return ranking
         if not sentences:
-            return self._abstain(base, "no retrieved passage speaks to the question", passages)
+            ranking.detail = "no retrieved passage speaks to the question"
+            return ranking
         grounded = [s for s in sentences if self._grounded(question, s)]
         if not grounded:
-            listed = ", ".join(question.words_for.get(t, t) for t in sorted(question.critical))
-            return self._abstain(base, f"no single document covers all of {listed}", passages)
-        ranked = sorted(grounded, key=lambda s: (-s.score, s.rank, s.start))
+            listed = ", ".join(question.words_for.get(t, t) for t in sorted(question.critical)) or "its terms"
+            ranking.detail = f"no single document covers all of {listed}"
+            return ranking
+        self._learned(question, grounded, ranking)
+        return ranking
 
-        premise = self._premise_conflict(question, ranked) or self._number_conflict(question, ranked)
-        if premise is not None:
-            preface = "No" if question.yes_no else "The corpus contradicts the premise"
-            return self._compose(base, [premise], reason="false premise", preface=preface)
-
-        if question.answer_type == "title" and _OWN_TITLE.search(question.text):
-            # "What's the headline of the piece saying X": the title of the document that says X (a
-            # "title of the paper it discusses" is rather a title quoted in the text).
-            for line in [s for s in ranked if _is_title_line(s)]:
-                # Just below the document's best sentence, so a title quoted in that sentence ("The
-                # paper, "Hippocampal Volume Changes ..."") still wins.
-                line.score = 0.95 * max(s.score for s in ranked if s.passage.source == line.passage.source)
-                line.own = max(s.own for s in ranked if s.passage.source == line.passage.source)
-            ranked = sorted(ranked, key=lambda s: (-s.score, s.rank, s.start))
-        with_evidence = [s for s in ranked if self._has_evidence(question, s)]
-        if question.focus and not question.answer_type:
-            # "What side effects ...": prefer sentences that mention the focus when one is close.
-            focused = [s for s in with_evidence if any(matches(t, s.terms) for t in question.focus)]
-            if focused and focused[0].score >= FOCUSED_SHARE * with_evidence[0].score:
-                with_evidence = focused + [s for s in with_evidence if s not in focused]
-        # Whether the corpus answers is judged on the best-scoring sentence; which sentence is
-        # quoted may then be a close runner-up that gives the reason a "why" question asks for.
-        gate = with_evidence[0] if with_evidence else None
-        if question.asks_reason and with_evidence:
-            # "Why was it useful to ...": a sentence that gives a reason answers, when one is close.
-            reasons = [s for s in with_evidence if CAUSAL.search(s.text)]
-            if reasons and reasons[0].score >= REASON_SHARE * with_evidence[0].score:
-                with_evidence = reasons + [s for s in with_evidence if s not in reasons]
-        best = with_evidence[0] if with_evidence else None
-        typed_match = best is not None and bool(question.answer_type) and best.own >= TYPED_OWN
-        close = (
-            gate is not None
-            and gate.score >= MIN_SCORE
-            and (gate.coverage >= MIN_COVERAGE or (gate.dense >= DENSE_ALONE and gate.coverage >= MIN_COVERAGE / 2))
-        )
-        if best is None or not (typed_match or close):
-            if question.answer_type and not typed_match:
-                detail = f"the documents do not give {ANSWER_NOUNS[question.answer_type]} for that"
-            else:
-                detail = "no passage answers the question closely enough"
-            return self._abstain(base, detail, passages)
-        return self._compose(base, self._select(question, with_evidence), reason="")
+    def _learned(self, question: Question, sentences: list[_Sentence], ranking: Ranking) -> None:
+        """Features, sentence probabilities and the answer model's confidence (`assistant.scorer`)."""
+        # Words that named a document ("the Isha Health article") pick the document; they are not what
+        # the sentence must say, so the features leave them out.
+        ordered = [t for t in question.terms if t not in question.selectors] or question.terms
+        pairs = set(pairwise(ordered))
+        best_dense = max(s.dense for s in sentences)
+        best_own = max(s.own for s in sentences)
+        best_coverage = max(s.coverage for s in sentences)
+        best_blend = max(s.score for s in sentences)
+        qterms = set(ordered)
+        idf = {t: self.lexical.bm25.idf(t) if self.lexical.bm25.contains(t) else self._rare_idf for t in qterms}
+        total_idf = sum(idf.values()) or 1.0
+        passage_terms: dict[str, set[str]] = {}
+        negated = bool(NEGATION.search(question.text))
+        numbers = set(_DIGITS.findall(question.text))
+        for sentence in sentences:
+            words = analyse(sentence.text)
+            chunk = sentence.passage.chunk_id
+            if chunk not in passage_terms:
+                passage_terms[chunk] = set(analyse(sentence.passage.text))
+            unmatched = [t for t in qterms if not matches(t, sentence.terms)]
+            shared = len(pairs & set(pairwise(words))) / len(pairs) if pairs else 0.0
+            typed = bool(question.answer_type)
+            sentence.features = {
+                "dense": sentence.dense,
+                "own": sentence.own,
+                "coverage": sentence.coverage,
+                "plain_share": len(qterms & sentence.terms) / max(1, len(qterms)),
+                "bigrams": shared,
+                "dense_gap": sentence.dense - best_dense,
+                "own_gap": sentence.own - best_own,
+                "coverage_gap": sentence.coverage - best_coverage,
+                "passage_rank": 1.0 / (1 + sentence.rank),
+                "passage_dense": sentence.passage.dense or 0.0,
+                "typed": float(typed),
+                "evidence": float(typed and self._has_evidence(question, sentence)),
+                "reason": float(question.asks_reason and bool(CAUSAL.search(sentence.text))),
+                "log_words": math.log1p(len(_WORDS.findall(sentence.text))),
+                "first_in_passage": float(not sentence.passage.text[: sentence.start - sentence.passage.start].strip()),
+                "unmatched_idf": max((idf[t] for t in unmatched), default=0.0) / self._rare_idf,
+                "passage_unmatched": sum(idf[t] for t in qterms if t not in passage_terms[chunk]) / total_idf,
+                "negation_mismatch": float(negated != bool(NEGATION.search(sentence.text))),
+                "number_mismatch": float(bool(numbers - set(_DIGITS.findall(sentence.text)))),
+                "blend": sentence.score,
+                "blend_gap": sentence.score - best_blend,
+            }
+            sentence.logit = self.scorer.sentence.logit(sentence.features)
+            sentence.probability = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, sentence.logit))))
+        sentences.sort(key=lambda s: (-s.logit, s.rank, s.start))
+        best = sentences[0]
+        runner_up = sentences[1].logit if len(sentences) > 1 else best.logit - 5.0
+        ranking.sentences = sentences
+        ranking.answer_features = {
+            "best_logit": best.logit,
+            "margin": min(5.0, best.logit - runner_up),
+            "best_dense": best.dense,
+            "best_own": best.own,
+            "best_coverage": best.coverage,
+            "best_unmatched_idf": best.features["unmatched_idf"],
+            "best_passage_unmatched": best.features["passage_unmatched"],
+            "missing_share": ranking.missing_share,
+            "typed": best.features["typed"],
+            "best_evidence": best.features["evidence"],
+            "log_candidates": math.log1p(len(sentences)),
+            "log_terms": math.log1p(len(question.terms)),
+        }
+        ranking.confidence = self.scorer.answer.probability(ranking.answer_features)
 
     def parse(
         self, question_text: str, reference: Reference | None = None, context_critical: set[str] | None = None
@@ -683,7 +797,7 @@ class ExtractiveAnswerer:
                 other.passage.source == sentence.passage.source
                 and 0 < other.start - sentence.end <= 2
                 and "\n" not in gap
-                and other.score >= ADJACENT_SHARE * sentence.score
+                and other.probability >= ADJACENT_SHARE * sentence.probability
             ):
                 return other
         return None
@@ -700,10 +814,10 @@ class ExtractiveAnswerer:
                 if len(chosen) >= self.max_sentences:
                     break
                 same = [c for c in chosen if c.passage.source == sentence.passage.source]
-                if same and (len(same) > 1 or sentence.score < TIE_SHARE * same[0].score):
+                if same and (len(same) > 1 or sentence.probability < TIE_SHARE * same[0].probability):
                     continue  # a second sentence of a document only when it ties with the first
                 named = sentence.passage.source in question.named_sources and not same
-                if named or (sentence.score >= MULTI_SHARE * best.score and sentence.own >= MULTI_OWN):
+                if named or (sentence.probability >= MULTI_SHARE * best.probability and sentence.own >= MULTI_OWN):
                     chosen.append(sentence)  # a document the question names always gets its best sentence
             for sentence in list(chosen):
                 following = self._following(sentence, ranked)
@@ -719,7 +833,7 @@ class ExtractiveAnswerer:
                 break
             if sentence in chosen or sentence.passage.source != best.passage.source:
                 continue
-            if sentence.coverage >= 0.8 * best.coverage and sentence.score >= RUNNER_UP * best.score:
+            if sentence.probability >= RUNNER_UP * best.probability:
                 chosen.append(sentence)
         return chosen
 

@@ -49,8 +49,8 @@ _FURNITURE = re.compile(
     |mobile\s+app|our\s+app|the\s+app|app\s+(store|image)|download\s+(the|our)\b|submission|submitting
     |the\s+form|advertisement|sponsored|share\s+(this|on)|follow\s+us|related\s+(articles?|resources|posts?
     |content|stories|reading)|you\s+may\s+also\s+like|recommended\s+for\s+you|read\s+more|full[\s-]text
-    |claim\s+now|cme\s+credits?|access\s+(through|via)\s+your|institutional\s+access|click\s+here
-    |table\s+of\s+contents|skip\s+to|back\s+to\s+top|saved\s+papers|add\s+to\s+(saved|favou?rites|cart)
+    |access\s+(through|via)\s+your|institutional\s+access|click\s+here
+    |table\s+of\s+contents|skip\s+to|back\s+to\s+top|add\s+to\s+(saved|favou?rites|cart)
     |accept\s+all)\b|©""",
     re.IGNORECASE | re.VERBOSE,
 )

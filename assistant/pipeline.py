@@ -31,6 +31,7 @@ from assistant.errors import BackendError, QuestionError
 from assistant.indexing import Indexer, IngestReport
 from assistant.questions import is_follow_up, parse, split_compound
 from assistant.records import Answer, Citation, Passage
+from assistant.references import Reference
 from assistant.retrieval import Retriever
 from assistant.settings import Settings
 from assistant.store import ChromaStore
@@ -44,6 +45,26 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Message = dict[str, str]
+
+
+@dataclass(frozen=True)
+class QuestionContext:
+    """The passages retrieved for one question and what the answerer needs to read them."""
+
+    passages: list[Passage]
+    query: str  # the question as retrieved (a follow-up folds in the conversation)
+    inherited: set[str]  # names and acronyms a follow-up inherits from the conversation
+    focus: set[str]  # the sources the conversation was about
+    reference: Reference  # the documents the question names
+
+    def answer_arguments(self) -> dict[str, Any]:
+        """The keyword arguments of `ExtractiveAnswerer.answer` and `.rank`."""
+        return {
+            "retrieval_query": self.query,
+            "context_critical": self.inherited,
+            "focus": self.focus,
+            "reference": self.reference,
+        }
 
 
 @dataclass(frozen=True)
@@ -313,8 +334,30 @@ class Assistant:
         k: int | None,
         timings: dict[str, float],
     ) -> Answer:
-        query, inherited = self.condense(text, messages)
         mark = time.perf_counter()
+        context = self.context(text, messages, sources=sources, k=k)
+        timings["retrieve"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        result = self.answerer.answer(text, context.passages, **context.answer_arguments())
+        timings["compose"] = time.perf_counter() - mark
+        return result
+
+    def context(
+        self,
+        text: str,
+        messages: list[Message] | None = None,
+        *,
+        sources: Sequence[str] | None = None,
+        k: int | None = None,
+    ) -> QuestionContext:
+        """What the answerer gets for one question: its passages, the condensed query and what it names.
+
+        `answer()` uses it; so does training (`evals/train_scorer.py`), which passes the same
+        arguments to `ExtractiveAnswerer.rank` to read the features of every candidate sentence.
+        The caller makes sure the index is current (`answer()` does, through `ensure_index`).
+        """
+        messages = messages or []
+        query, inherited = self.condense(text, messages)
         parsed = parse(text)
         depth = k or self.settings.retrieval.k
         reference = self.answerer.names.resolve(text)
@@ -334,14 +377,8 @@ class Assistant:
                 # The named document first, then the rest of the corpus as related reading.
                 seen = {p.chunk_id for p in passages}
                 passages += [p for p in self._retrieve(query, k=depth, sources=sources) if p.chunk_id not in seen]
-        timings["retrieve"] = time.perf_counter() - mark
-        mark = time.perf_counter()
         focus = self.focus(messages) if query != text else set()
-        result = self.answerer.answer(
-            text, passages, retrieval_query=query, context_critical=inherited, focus=focus, reference=reference
-        )
-        timings["compose"] = time.perf_counter() - mark
-        return result
+        return QuestionContext(passages, query, inherited, focus, reference)
 
     # --- generative answering -------------------------------------------------------------------
 

@@ -58,9 +58,10 @@ _NUMBER = (
 )
 _UNIT_DOSE = r"\b\d+(?:\.\d+)?\s*(mg|milligrams?|mcg|µg|g|ml|mg/kg|µg/kg|iu|units?)\b"
 _PERCENT = r"\d+(?:\.\d+)?\s*(%|percent|per cent)|\b(half|third|quarter|majority|minority)\b"
+# A year of any era ("1066", "the 1960s", "the 12th century", "52 BC") or a month.
 _DATE = (
-    r"\b(19|20)\d{2}\b|\b(january|february|march|april|may|june|july|august|september|october|november"
-    r"|december)\b"
+    r"\b[1-9]\d{2,3}s?\b|\b\d{1,2}(st|nd|rd|th)[ -]centur(y|ies)\b|\b\d+\s*(BC|AD|BCE|CE)\b"
+    r"|\b(january|february|march|april|may|june|july|august|september|october|november|december)\b"
 )
 _DURATION = r"\b(seconds?|minutes?|hours?|days?|weeks?|months?|years?)\b"
 _NAME = r"(?<![.!?]\s)(?<!^)\b(Dr\.?\s+)?[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+|\bDr\.?\s+[A-Z][a-z]+"
@@ -104,9 +105,7 @@ ANSWER_NOUNS = {
 _TYPE_PATTERNS = [
     (
         "dose",
-        re.compile(
-            r"\b(dose|doses|dosage|dosing|how much (ketamine|of the drug|drug|medication)|mg\b|milligram)", re.I
-        ),
+        re.compile(r"\b(dose|doses|dosage|dosing|how much (of the drug|drug|medication)|mg\b|milligram)", re.I),
     ),
     ("percent", re.compile(r"\b(percent(age)?|proportion|fraction|what share|rate of|how common|how often)\b", re.I)),
     ("money", re.compile(r"\b(cost|costs|price|priced|expensive|cheap|afford|insurance cover|pay for)\b", re.I)),
@@ -200,7 +199,7 @@ _COUNTED = re.compile(
 # Missing words shaped like drug or chemical names count as names the corpus must contain.
 DRUG_LIKE = re.compile(
     r"(ium|amine|etine|azine|azole|zole|pam|lam|mab|nib|vir|pril|olol|sartan|statin|cillin|mycin|cycline|oxacin"
-    r"|barbital|profen|dronate|tidine|prazole|afil|triptan|setron|lukast|ine)$"
+    r"|barbital|profen|dronate|tidine|prazole|afil|triptan|setron|lukast)$"
 )
 _MULTI = re.compile(
     r"\b(studies|articles|documents|sources|papers|both|all|each|across|various|different|compare|comparison"

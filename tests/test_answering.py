@@ -78,9 +78,7 @@ def test_opposite_direction_is_a_false_premise(seed_assistant: Assistant) -> Non
 
 def test_question_across_documents_cites_each(seed_assistant: Assistant) -> None:
     """A question about two named articles cites both documents."""
-    result = seed_assistant.answer(
-        "What do the PET article and the fMRI article each say about future research on ketamine?"
-    )
+    result = seed_assistant.answer("What did the PET article and the fMRI article each find about ketamine?")
     assert {c.source for c in result.citations} >= {PET, FMRI}
     _check_citations(seed_assistant, result)
 

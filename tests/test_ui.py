@@ -42,7 +42,7 @@ HOSTILE = (
     "The harbor tank was cleaned weekly by the lantern team.\n"
 )
 FIRST = "What did the 3T and 7T MRI study find in the amygdala?"
-FOLLOW_UP = "Which scanners did it use?"
+FOLLOW_UP = "Which regions did it measure?"
 
 
 def make_corpus(root: Path) -> Path:

@@ -143,9 +143,9 @@ def test_clicking_a_citation_shows_the_cited_passage(page: Any) -> None:
 
 
 def test_follow_up_question_is_answered_in_context(page: Any) -> None:
-    """'Which scanners did it use?' after the amygdala question answers about that study."""
+    """'Which regions did it measure?' after the amygdala question answers about that study."""
     ask(page, "What did the 3T and 7T MRI study find in the amygdala?", 1)
-    text = ask(page, "Which scanners did it use?", 2)
+    text = ask(page, "Which regions did it measure?", 2)
     assert "3T and 7T" in text
     assert "Not found" not in text
     assert page.locator("#turn-2").count() == 1

@@ -1,0 +1,91 @@
+"""The learned sentence and answer models: fitting, the shipped file, training on a slice, use by the answerer."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.pipeline import Assistant
+from assistant.scorer import ANSWER_FEATURES, SENTENCE_FEATURES, Scorer, default_scorer, fit_logistic
+from tests.conftest import REPO
+
+
+def test_fit_logistic_recovers_known_weights() -> None:
+    """Labels drawn from a known logistic model: the fit finds its weights (standardised scale) and bias."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(20000, 2))
+    true_w, true_b = np.array([2.0, -1.0]), 0.5
+    y = (rng.random(20000) < 1 / (1 + np.exp(-(x @ true_w + true_b)))).astype(float)
+    model = fit_logistic(x, y, ("a", "b"), l2=0.0)
+    raw = np.array(model.weights) / np.array(model.scale)
+    assert raw == pytest.approx(true_w, abs=0.1)
+    bias = model.bias - float(np.sum(np.array(model.weights) * np.array(model.mean) / np.array(model.scale)))
+    assert bias == pytest.approx(true_b, abs=0.1)
+    assert model.probability({"a": 0.0, "b": 0.0}) == pytest.approx(1 / (1 + math.exp(-bias)), abs=1e-9)
+
+
+def test_sample_weights_count_like_repeated_rows() -> None:
+    """A row of weight 2 fits the same model as the row written twice."""
+    x = np.array([[0.0], [1.0], [2.0], [3.0], [1.5]])
+    y = np.array([0.0, 0.0, 1.0, 1.0, 0.0])
+    weighted = fit_logistic(x, y, ("v",), weights=np.array([1, 1, 1, 1, 2.0]))
+    repeated = fit_logistic(np.vstack([x, [[1.5]]]), np.append(y, 0.0), ("v",))
+    assert weighted.probability({"v": 1.7}) == pytest.approx(repeated.probability({"v": 1.7}), abs=0.02)
+
+
+def test_shipped_scorer_is_trained_and_matches_the_features() -> None:
+    """The packaged scorer loads, names this version's features, and says what it was trained on."""
+    scorer = default_scorer()
+    assert scorer.sentence.names == SENTENCE_FEATURES
+    assert scorer.answer.names == ANSWER_FEATURES
+    assert 0.0 < scorer.threshold < 1.0
+    assert not scorer.provenance.get("placeholder")
+    assert "SQuAD" in scorer.provenance["data"]
+    assert any(w != 0 for w in scorer.sentence.weights)
+
+
+def test_a_scorer_of_other_features_is_refused(tmp_path: Path) -> None:
+    """A file written for another feature list fails with a message that says to retrain."""
+    data = default_scorer().to_dict()
+    data["sentence"]["names"] = [*data["sentence"]["names"][:-1], "something_else"]
+    path = tmp_path / "scorer.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ValueError, match="retrain"):
+        Scorer.load(path)
+
+
+def test_ranking_exposes_features_and_puts_the_answer_first(seed_assistant: Assistant) -> None:
+    """Every candidate carries every feature; the sentence that holds a plain fact ranks first."""
+    question = "How many participants with treatment-resistant depression were in the magnetization transfer study?"
+    context = seed_assistant.context(question)
+    ranking = seed_assistant.answerer.rank(question, context.passages, **context.answer_arguments())
+    assert not ranking.detail
+    assert all(set(s.features) == set(SENTENCE_FEATURES) for s in ranking.sentences)
+    assert set(ranking.answer_features) == set(ANSWER_FEATURES)
+    logits = [s.logit for s in ranking.sentences]
+    assert logits == sorted(logits, reverse=True)
+    assert 0.0 <= ranking.confidence <= 1.0
+
+
+@pytest.mark.slow
+def test_training_script_runs_on_a_slice(tmp_path: Path) -> None:
+    """evals/train_scorer.py on 2 articles and a few questions writes scorers that load and differ from zero."""
+    out, folds = tmp_path / "scorer.json", tmp_path / "folds.json"
+    command = [sys.executable, str(REPO / "evals" / "train_scorer.py"), "--articles", "2", "--questions", "25"]
+    command += ["--others", "0", "--out", str(out), "--folds-out", str(folds)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-2000:]
+    scorer = Scorer.load(out)
+    assert any(w != 0 for w in scorer.sentence.weights)
+    assert scorer.provenance["questions"] == {"squad": 50}
+    saved = json.loads(folds.read_text(encoding="utf-8"))["folds"]
+    assert [f["held_out_articles"] for f in saved] == [["Normans"], ["Huguenot"]]
+    for fold in saved:
+        Scorer.from_dict(fold["scorer"])
+    assert "held-out articles" in done.stdout
