@@ -17,15 +17,17 @@ sentence of an answer is supported by the passage it cites. How it decides:
    probability that the best one is a right answer, and below the trained threshold the answerer
    abstains ("no passage answers the question closely enough"). Both are logistic regressions
    trained by `evals/train_scorer.py` on public benchmarks (SQuAD 2.0, PubMedQA, SciFact, ExpertQA),
-   never on the golden set. A few rules abstain before any sentence is weighed, each with a reason:
+   never on the golden set. What used to be abstention rules are inputs of the answer model, and
+   the abstention's reason names the first of them that holds:
    - a question word that occurs nowhere in the corpus and names something (capitalised, shaped like
      a drug name, or rare: split into many word pieces) -> "none of the documents mention X";
-   - names, acronyms and numbers of the question must occur in the candidate's document, so a
-     figure from one study never answers for another;
-   - a question after a number, dose, percentage, cost, duration or date that no candidate holds
-     any evidence for -> "the documents do not give a number for that";
-   - most of the question's words missing from the corpus means off the topic, unless a sentence is
-     close in meaning; a question whose only corpus words are in every passage abstains too.
+   - names, acronyms and numbers of the question missing from the best candidate's document
+     -> "no single document covers all of X";
+   - a question whose corpus words are all common (in nearly every passage).
+   Rules that still abstain on their own: a question after a number, dose, percentage, cost,
+   duration or date that no candidate holds any evidence for ("the documents do not give a number
+   for that"); a question that names documents but asks nothing of them, or whose named documents
+   have no candidate.
    A question about the document itself ("who wrote", "when was it published") is answered by its
    byline or date line when one holds that kind of answer: no training set has such lines.
 4. False premises: when the best-covering sentence is negated (or uses the opposite direction,
@@ -73,9 +75,7 @@ from assistant.scorer import Scorer, default_scorer
 # answer from ranked sentences, and the "blend" score (one input of the learned sentence model, which
 # decides how much it counts). Whether to answer at all is the learned answer model's decision
 # (`assistant.scorer`, trained by evals/train_scorer.py on public benchmarks, not on the golden set).
-COMMON_IDF = 0.2  # a question abstains when every corpus word it has is this common (idf against the rarest's)
-ON_TOPIC = 0.6  # ... or when most of its words are missing, unless a sentence is this close in embedding space
-MISSING_SHARE = 0.6  # "most": this share of the question's words occur nowhere in the corpus
+COMMON_IDF = 0.2  # 'only common': every corpus word of the question is this common (idf against the rarest's)
 RUNNER_UP = 0.9  # extra sentences must have at least this fraction of the best one's probability
 ADJACENT_SHARE = 0.5  # ... or this much when they directly follow the best sentence
 MULTI_SHARE = 0.6  # questions across documents: each document's sentence against the best
@@ -149,6 +149,8 @@ class Ranking:
     sentences: list[_Sentence] = field(default_factory=list)
     detail: str = ""
     missing_share: float = 0.0
+    missing_names: list[str] = field(default_factory=list)  # question words the corpus lacks that name something
+    only_common: bool = False  # the question's corpus words are all in nearly every passage
     answer_features: dict[str, float] = field(default_factory=dict)
     confidence: float = 0.0
 
@@ -478,8 +480,6 @@ class ExtractiveAnswerer:
         """Names, acronyms and numbers of the question occur in the sentence's document."""
         doc_terms = self._documents.of(sentence.passage.source).terms
         known = [t for t in question.critical if self.lexical.bm25.contains(t)]
-        if question.named_sources and sentence.passage.source not in question.named_sources:
-            return False
         if question.multi:
             # "the fMRI article and the magnetization transfer study": a question across documents
             # names each of them, so no single document must hold every name.
@@ -571,7 +571,12 @@ class ExtractiveAnswerer:
                 base, f"the documents do not give {ANSWER_NOUNS[question.answer_type]} for that", passages
             )
         if ranking.confidence < self.scorer.threshold:
-            if question.answer_type and not ranked[0].features.get("evidence"):
+            if ranking.missing_names:
+                detail = f"none of the documents mention {', '.join(ranking.missing_names)}"
+            elif not ranked[0].features["grounded"]:
+                listed = ", ".join(question.words_for.get(t, t) for t in sorted(question.critical))
+                detail = f"no single document covers all of {listed}"
+            elif question.answer_type and not ranked[0].features.get("evidence"):
                 detail = f"the documents do not give {ANSWER_NOUNS[question.answer_type]} for that"
             else:
                 detail = "no passage answers the question closely enough"
@@ -613,11 +618,12 @@ class ExtractiveAnswerer:
         only_common = standalone and all(
             self.lexical.bm25.idf(t) < COMMON_IDF * self._rare_idf for t in question.terms if t not in missing
         )
-        mostly_missing = bool(missing) and len(missing) >= MISSING_SHARE * len(question.terms)
-        if names or (missing and only_common):
-            words = ", ".join(question.words_for.get(t, t) for t in (names or missing))
-            ranking.detail = f"none of the documents mention {words}"
-            return ranking
+        # Whether these mean "unanswerable" is the answer model's call (they are among its features):
+        # a claim may name a compound by an abbreviation its abstract spells out.
+        ranking.missing_names = [question.words_for.get(t, t) for t in names]
+        ranking.only_common = bool(missing) and only_common
+        if ranking.only_common and not names:
+            ranking.missing_names = [question.words_for.get(t, t) for t in missing]
         if question.named_sources and not [t for t in question.terms if t not in question.selectors]:
             ranking.detail = "the question names documents but not what to find in them"
             return ranking
@@ -637,21 +643,15 @@ class ExtractiveAnswerer:
         sentences = self._candidates(question, passages)
         if sentences:
             self._score(question, retrieval_query or question_text, sentences, frozenset(focus or ()))
-        # Most of the question's words are not in the corpus: off the topic, unless some sentence is
-        # close in meaning ("None of the usual pills have worked for me. Do doctors think ...").
-        if mostly_missing and standalone and max((s.dense for s in sentences), default=0.0) < ON_TOPIC:
-            words = ", ".join(question.words_for.get(t, t) for t in missing)
-            ranking.detail = f"none of the documents mention {words}"
-            return ranking
         if not sentences:
             ranking.detail = "no retrieved passage speaks to the question"
             return ranking
-        grounded = [s for s in sentences if self._grounded(question, s)]
-        if not grounded:
-            listed = ", ".join(question.words_for.get(t, t) for t in sorted(question.critical)) or "its terms"
-            ranking.detail = f"no single document covers all of {listed}"
-            return ranking
-        self._learned(question, grounded, ranking)
+        if question.named_sources:
+            sentences = [s for s in sentences if s.passage.source in question.named_sources]
+            if not sentences:
+                ranking.detail = "the documents it names do not speak to the question"
+                return ranking
+        self._learned(question, sentences, ranking)
         return ranking
 
     def _learned(self, question: Question, sentences: list[_Sentence], ranking: Ranking) -> None:
@@ -698,6 +698,7 @@ class ExtractiveAnswerer:
                 "passage_unmatched": sum(idf[t] for t in qterms if t not in passage_terms[chunk]) / total_idf,
                 "negation_mismatch": float(negated != bool(NEGATION.search(sentence.text))),
                 "number_mismatch": float(bool(numbers - set(_DIGITS.findall(sentence.text)))),
+                "grounded": float(self._grounded(question, sentence)),
                 "blend": sentence.score,
                 "blend_gap": sentence.score - best_blend,
             }
@@ -716,6 +717,9 @@ class ExtractiveAnswerer:
             "best_unmatched_idf": best.features["unmatched_idf"],
             "best_passage_unmatched": best.features["passage_unmatched"],
             "missing_share": ranking.missing_share,
+            "missing_name": float(bool(ranking.missing_names) and not ranking.only_common),
+            "only_common": float(ranking.only_common),
+            "best_grounded": best.features["grounded"],
             "typed": best.features["typed"],
             "best_evidence": best.features["evidence"],
             "log_candidates": math.log1p(len(sentences)),
@@ -814,10 +818,12 @@ class ExtractiveAnswerer:
                 if len(chosen) >= self.max_sentences:
                     break
                 same = [c for c in chosen if c.passage.source == sentence.passage.source]
-                if same and (len(same) > 1 or sentence.probability < TIE_SHARE * same[0].probability):
+                # Measured on the blend score: no training set asks across documents, and the sentence
+                # model's probabilities fall off too steeply to compare one document's best with another's.
+                if same and (len(same) > 1 or sentence.score < TIE_SHARE * same[0].score):
                     continue  # a second sentence of a document only when it ties with the first
                 named = sentence.passage.source in question.named_sources and not same
-                if named or (sentence.probability >= MULTI_SHARE * best.probability and sentence.own >= MULTI_OWN):
+                if named or (sentence.score >= MULTI_SHARE * best.score and sentence.own >= MULTI_OWN):
                     chosen.append(sentence)  # a document the question names always gets its best sentence
             for sentence in list(chosen):
                 following = self._following(sentence, ranked)

@@ -52,6 +52,7 @@ SENTENCE_FEATURES = (
     "passage_unmatched",  # idf-weighted share of question terms its whole passage lacks
     "negation_mismatch",  # one of question and sentence is negated, the other not
     "number_mismatch",  # the question states a number the sentence does not
+    "grounded",  # the names, acronyms and numbers of the question all occur in the sentence's document
     "blend",  # the hand-made score: 0.6 coverage + 0.4 dense, plus small bonuses (cause, result, follow-up focus)
     "blend_gap",  # blend minus the best blend of the candidates
 )
@@ -65,6 +66,9 @@ ANSWER_FEATURES = (
     "best_unmatched_idf",
     "best_passage_unmatched",
     "missing_share",  # share of question terms that occur nowhere in the corpus
+    "missing_name",  # ... and one of them names something (capitalised, drug-shaped or rare)
+    "only_common",  # the question's corpus words are all common (in nearly every passage)
+    "best_grounded",
     "typed",
     "best_evidence",
     "log_candidates",  # log(1 + number of candidate sentences)

@@ -79,6 +79,8 @@ PUBMEDQA = BENCHMARKS / "pubmedqa"
 SCIFACT = BENCHMARKS / "scifact"
 EXPERTQA = BENCHMARKS / "expertqa"
 FOLDS_FILE = ROOT / "evals" / "scorer_folds.json"
+# The answer model's inputs that describe the question, not its best sentence.
+QUESTION_LEVEL = frozenset({"missing_share", "missing_name", "only_common", "log_candidates", "log_terms"})
 OTHER_SETS = frozenset({"pubmedqa", "scifact", "expertqa"})
 HELD_CLAIMS = 60  # the SciFact test claims that evals/bench_qa.py and evals/bench_scale.py ask: never trained on
 KEEP_RIGHT = 0.9  # the abstention threshold keeps at least this share of right answers (see best_threshold)
@@ -115,7 +117,7 @@ class Item:
     detail: str = ""  # a rule abstained before weighing sentences
     features: list[list[float]] = field(default_factory=list)  # per candidate, SENTENCE_FEATURES order
     labels: list[int] = field(default_factory=list)
-    extra: list[list[float]] = field(default_factory=list)  # per candidate: missing_share, log_candidates, log_terms
+    asked: dict[str, float] = field(default_factory=dict)  # the answer model's inputs that do not depend on a sentence
 
 
 def squad_articles(path: Path, n_articles: int | None) -> list[dict[str, Any]]:
@@ -191,8 +193,7 @@ def read_items(assistant: Assistant, questions: list[dict[str, Any]], group: str
             else:
                 right = q["answerable"] and sentence.passage.source in relevant
             item.labels.append(int(right))
-            a = ranking.answer_features
-            item.extra.append([a["missing_share"], a["log_candidates"], a["log_terms"]])
+        item.asked = {k: v for k, v in ranking.answer_features.items() if k in QUESTION_LEVEL}
         items.append(item)
     return items
 
@@ -337,8 +338,8 @@ def answer_row(item: Item, model: Linear) -> tuple[list[float], bool] | None:
     best = int(order[0])
     runner = logits[int(order[1])] if len(order) > 1 else logits[best] - 5.0
     f = dict(zip(SENTENCE_FEATURES, item.features[best], strict=True))
-    missing, log_candidates, log_terms = item.extra[best]
     values = {
+        **item.asked,
         "best_logit": logits[best],
         "margin": min(5.0, logits[best] - runner),
         "best_dense": f["dense"],
@@ -346,11 +347,9 @@ def answer_row(item: Item, model: Linear) -> tuple[list[float], bool] | None:
         "best_coverage": f["coverage"],
         "best_unmatched_idf": f["unmatched_idf"],
         "best_passage_unmatched": f["passage_unmatched"],
-        "missing_share": missing,
         "typed": f["typed"],
         "best_evidence": f["evidence"],
-        "log_candidates": log_candidates,
-        "log_terms": log_terms,
+        "best_grounded": f["grounded"],
     }
     row = [values[name] for name in ANSWER_FEATURES]
     return row, bool(item.labels[best])
