@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 
 from assistant.chunking import BYLINE, VENUE_LINE, heading_at, section_headings, sentence_spans
-from assistant.cleaning import is_title_case
+from assistant.cleaning import WORD, is_title_case
 from assistant.embedding import Embedder
 from assistant.indexing import sentence_id
 from assistant.questions import (
@@ -96,7 +96,6 @@ _SECTION_LABEL = re.compile(
     r"|discussion|introduction)\s+(?=[A-Z])",
     re.I,
 )
-_WORDS = re.compile(r"[A-Za-z0-9][\w'’\-]*")
 _ORG_ACRONYM = re.compile(r"(?:©|\b(?:by|at|from)(?: the)?)\s+([A-Z]{3,})\b")
 # A figure the question states: not a year, not part of a name ("3T", "MDD-2").
 _ASSERTED_NUMBER = re.compile(r"\b(?!(?:19|20)\d{2}\b)(\d+(?:\.\d+)?)(?![\w./-])\s*(%|percent\b|per cent\b)?")
@@ -409,7 +408,7 @@ class ExtractiveAnswerer:
         meta = sentence.meta
         if meta and not (meta & set(question.terms)) and question.answer_type not in {"date", "venue", "name"}:
             return False  # a byline or date line answers "who wrote" or "when", nothing else
-        words = _WORDS.findall(text)
+        words = WORD.findall(text)
         ends = text.endswith((".", "!", '"', "”", ")"))
         if not ends and (len(words) < 5 or is_title_case(words)) and not BYLINE.match(text) and not evidence:
             return False  # a heading
@@ -692,7 +691,7 @@ class ExtractiveAnswerer:
                 "typed": float(typed),
                 "evidence": float(typed and self._has_evidence(question, sentence)),
                 "reason": float(question.asks_reason and bool(CAUSAL.search(sentence.text))),
-                "log_words": math.log1p(len(_WORDS.findall(sentence.text))),
+                "log_words": math.log1p(len(WORD.findall(sentence.text))),
                 "first_in_passage": float(not sentence.passage.text[: sentence.start - sentence.passage.start].strip()),
                 "unmatched_idf": max((idf[t] for t in unmatched), default=0.0) / self._rare_idf,
                 "passage_unmatched": sum(idf[t] for t in qterms if t not in passage_terms[chunk]) / total_idf,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from assistant.cleaning import is_title_case
+from assistant.cleaning import WORD, is_title_case
 from assistant.records import Chunk, Document
 
 if TYPE_CHECKING:
@@ -56,7 +56,6 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     return [_trim(text, s, e) for s, e in spans if text[s:e].strip()]
 
 
-_LINE_WORDS = re.compile(r"[A-Za-z0-9][\w'’\-]*")
 # Lines that state who wrote or published a document and when ("Written by Isha Team",
 # "published: February 29, 2024", "Radiology 2017 August"): metadata, not headings.
 BYLINE = re.compile(r"^(written by|by|published|updated|posted|originally reported by|source)\b", re.I)
@@ -70,7 +69,7 @@ def is_heading(line: str) -> bool:
     effects?") that the following paragraph answers. Bylines and date lines are not headings.
     """
     text = line.strip()
-    words = _LINE_WORDS.findall(text)
+    words = WORD.findall(text)
     if not words or len(words) > 16 or BYLINE.match(text) or VENUE_LINE.match(text):
         return False
     if text.endswith("?"):

@@ -78,7 +78,9 @@ _DATE = re.compile(
 _VENUE_LINE = re.compile(
     rf"^(?P<venue>[A-Z][\w&.\- ]{{2,60}}?)\s+(?P<date>\d{{4}}(\s+(?i:{_MONTHS}))?(\s+\d{{1,2}})?)$"
 )
-_WORD = re.compile(r"[A-Za-z0-9][\w'’\-]*")
+# A word as every module counts words (headings, title case, answer length): letters, digits, inner
+# apostrophes and hyphens.
+WORD = re.compile(r"[A-Za-z0-9][\w'’\-]*")
 _LIST_MARKER = re.compile(r"^\s*([-*•·▪]|\d{1,3}[.)])\s+")
 
 
@@ -127,7 +129,7 @@ GOOD, SHORT, BAD, META = "good", "short", "bad", "meta"
 
 
 def _words(block: str) -> list[str]:
-    return _WORD.findall(block)
+    return WORD.findall(block)
 
 
 def is_title_case(words: list[str]) -> bool:

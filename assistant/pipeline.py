@@ -349,15 +349,18 @@ class Assistant:
         *,
         sources: Sequence[str] | None = None,
         k: int | None = None,
+        query: str | None = None,
     ) -> QuestionContext:
         """What the answerer gets for one question: its passages, the condensed query and what it names.
 
         `answer()` uses it; so does training (`evals/train_scorer.py`), which passes the same
-        arguments to `ExtractiveAnswerer.rank` to read the features of every candidate sentence.
+        arguments to `ExtractiveAnswerer.rank` to read the features of every candidate sentence; so
+        does the generative composer. `query` replaces the condensed question when given.
         The caller makes sure the index is current (`answer()` does, through `ensure_index`).
         """
         messages = messages or []
-        query, inherited = self.condense(text, messages)
+        condensed, inherited = self.condense(text, messages)
+        query = query or condensed  # a generative backend condenses follow-ups with its model
         parsed = parse(text)
         depth = k or self.settings.retrieval.k
         reference = self.answerer.names.resolve(text)
@@ -457,7 +460,11 @@ class Assistant:
             standalone = generative.condense(text, messages) or self.condense(text, messages)[0]
             timings["condense"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        passages = self._retrieve(standalone, k=k or self.settings.retrieval.k, sources=sources)
+        # The same retrieval, document references, spreading and sentence ranking as the extractive
+        # composer; the model reads the passages that hold the best-ranked sentences.
+        context = self.context(text, messages, sources=sources, k=k, query=standalone)
+        ranking = self.answerer.rank(text, context.passages, **context.answer_arguments())
+        passages = selected_passages(context.passages, ranking.sentences, k or self.settings.retrieval.k)
         timings["retrieve"] = time.perf_counter() - mark
         mark = time.perf_counter()
         first = True
@@ -493,6 +500,24 @@ class Assistant:
             return self.answer(inputs["question"], history=inputs.get("history"), sources=inputs.get("sources"))
 
         return RunnableLambda(run, name="cited_answer")
+
+
+def selected_passages(passages: list[Passage], ranked: Sequence[Any], k: int) -> list[Passage]:
+    """The passages a generative model reads: those holding the best-ranked sentences, in that order.
+
+    `ranked` are the extractive answerer's candidates, best first (`Ranking.sentences`). Passages
+    follow the order of their best sentence, at most `k` of them; retrieval order fills in when the
+    ranking holds fewer (a rule abstained before ranking, or few candidates).
+    """
+    order: list[Passage] = []
+    seen: set[str] = set()
+    for sentence in ranked:
+        passage = sentence.passage
+        if passage.chunk_id not in seen:
+            seen.add(passage.chunk_id)
+            order.append(passage)
+    order += [p for p in passages if p.chunk_id not in seen]
+    return order[:k]
 
 
 def combine(question: str, parts: list[Answer]) -> Answer:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from assistant.cleaning import WORD
 from assistant.retrieval import analyse
 
 # Words that shape a question but say nothing about its topic; left out of term coverage.
@@ -211,7 +212,6 @@ ANAPHORA = re.compile(
     r"|research|researchers|authors|scan|scans|findings|patients|participants|drug|treatment))\b",
     re.I,
 )
-_WORD = re.compile(r"[A-Za-z0-9][\w'’\-]*")
 # "the fMRI article and the magnetization transfer study": two documents named in one question.
 _DOC = r"\b(article|study|paper|trial|piece|report|abstract)\b"
 _TWO_DOCS = re.compile(rf"{_DOC}[^?]*\band\b[^?]*{_DOC}", re.I)
@@ -241,7 +241,7 @@ class Question:
 
 def content_words(text: str) -> list[str]:
     """The words of `text` that carry its topic (not question words or stop words)."""
-    return [w for w in _WORD.findall(text) if w.lower().strip("'’") not in QUESTION_WORDS]
+    return [w for w in WORD.findall(text) if w.lower().strip("'’") not in QUESTION_WORDS]
 
 
 def parse(text: str) -> Question:
@@ -249,7 +249,7 @@ def parse(text: str) -> Question:
     terms: list[str] = []
     critical: set[str] = set()
     words_for: dict[str, str] = {}
-    for position, word in enumerate(_WORD.findall(text)):
+    for position, word in enumerate(WORD.findall(text)):
         if word.lower().strip("'’") in QUESTION_WORDS:
             continue
         for term in analyse(word):  # "brain-network" -> brain, network

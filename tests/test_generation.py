@@ -12,7 +12,7 @@ from assistant.embedding import Embedder
 from assistant.errors import QuestionError
 from assistant.generation import Budget, answer_prompt, defuse, format_passages, standalone
 from assistant.models import model_path
-from assistant.pipeline import Assistant
+from assistant.pipeline import Assistant, selected_passages
 from assistant.records import Answer, Passage
 from assistant.settings import AnsweringSettings, LLMSettings
 from tests.conftest import make_settings
@@ -231,3 +231,32 @@ def test_bad_questions_raise_before_anything_is_streamed(indexed: Assistant) -> 
     stream = with_model(indexed, recorded("never used")).stream("  ")
     with pytest.raises(QuestionError, match="empty"):
         next(stream)
+
+
+def test_generative_composer_reads_the_named_documents_best_sentences_first(seed_assistant: Assistant) -> None:
+    """One pipeline: a question naming a document gives the model that document's passages first, best first."""
+    question = (
+        "According to the fMRI article, what did PET imaging show?"  # plain retrieval ranks the PET article first
+    )
+    assistant = with_model(seed_assistant, recorded(ABSTAIN_PHRASE))
+    _, result = collect(assistant, question)
+    context = seed_assistant.context(question)
+    named = context.reference.sources
+    assert named == ["fmri-brain-networks-ketamine.txt"]
+    ranking = seed_assistant.answerer.rank(question, context.passages, **context.answer_arguments())
+    assert result.passages[0].chunk_id == ranking.sentences[0].passage.chunk_id
+    assert result.passages[0].source in named
+    assert len(result.passages) <= seed_assistant.settings.retrieval.k
+
+
+def test_selected_passages_follow_the_ranking_then_retrieval_order() -> None:
+    """Passages of ranked sentences first (each once), then the rest in retrieval order, at most k."""
+    passages = [Passage(f"a#{i}", "a.txt", "A", "x", 0, 1, 1.0) for i in range(4)]
+
+    class Ranked:
+        def __init__(self, passage: Passage) -> None:
+            self.passage = passage
+
+    ranked = [Ranked(passages[2]), Ranked(passages[2]), Ranked(passages[0])]
+    assert [p.chunk_id for p in selected_passages(passages, ranked, 3)] == ["a#2", "a#0", "a#1"]
+    assert selected_passages(passages, [], 2) == passages[:2]
