@@ -66,7 +66,7 @@ from assistant.questions import (
     Question,
     parse,
 )
-from assistant.records import Answer, Citation, Passage
+from assistant.records import RELATED_NOTE, Answer, Citation, Passage, abstention_text
 from assistant.references import DocumentNames, Reference
 from assistant.retrieval import ChunkInfo, LexicalIndex, analyse
 from assistant.scorer import Scorer, default_scorer
@@ -895,9 +895,9 @@ class ExtractiveAnswerer:
 
     def _abstain(self, base: Answer, detail: str, passages: list[Passage]) -> Answer:
         related = [Citation(i + 1, p.source, p.title, p.text, p.start, p.end) for i, p in enumerate(passages[:3])]
-        base.text = f"The corpus does not answer this question: {detail}."
+        base.text = abstention_text(detail)
         if related:
-            base.text += " The closest passages are listed as related reading, not as an answer."
+            base.text += f" {RELATED_NOTE}"
         base.abstained = True
         base.reason = detail
         base.related = related

@@ -27,7 +27,7 @@ from assistant.chunking import encoding
 from assistant.citing import ABSTAIN_PHRASE, check
 from assistant.errors import BackendError
 from assistant.llm import describe, stream_text
-from assistant.records import Answer, Citation, Passage
+from assistant.records import Answer, Citation, Passage, abstention_text
 from assistant.settings import LLMSettings
 
 SYSTEM = f"""You answer questions about documents, using only the numbered passages you are given.
@@ -178,7 +178,7 @@ class GenerativeAnswerer:
         result.passages = fitted
         result.warnings = checked.warnings
         if checked.abstained:
-            result.text = f"The corpus does not answer this question: {NOT_ANSWERED}."
+            result.text = abstention_text(NOT_ANSWERED)
             result.reason = NOT_ANSWERED
             result.related = [
                 Citation(i, p.source, p.title, p.text, p.start, p.end) for i, p in enumerate(fitted[:3], 1)

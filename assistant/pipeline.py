@@ -30,7 +30,7 @@ from assistant.embedding import Embedder
 from assistant.errors import BackendError, QuestionError
 from assistant.indexing import Indexer, IngestReport
 from assistant.questions import is_follow_up, parse, split_compound
-from assistant.records import Answer, Citation, Passage
+from assistant.records import Answer, Citation, Passage, abstention_text
 from assistant.references import Reference
 from assistant.retrieval import Retriever
 from assistant.settings import Settings
@@ -525,7 +525,7 @@ def combine(question: str, parts: list[Answer]) -> Answer:
     answered = [p for p in parts if not p.abstained]
     if not answered:
         reasons = "; ".join(p.reason for p in parts)
-        merged = Answer(question, f"The corpus does not answer this question: {reasons}.", True, reason=reasons)
+        merged = Answer(question, abstention_text(reasons), True, reason=reasons)
         merged.related = parts[0].related
         merged.passages = [passage for p in parts for passage in p.passages]
         return merged
@@ -533,7 +533,7 @@ def combine(question: str, parts: list[Answer]) -> Answer:
     citations: list[Citation] = []
     for part in parts:
         if part.abstained:
-            texts.append(f"The corpus does not answer “{part.question}”: {part.reason}.")
+            texts.append(abstention_text(part.reason, part.question))
             continue
         quoted = {(c.source, c.start, c.end) for c in citations}
         if part.citations and all((c.source, c.start, c.end) in quoted for c in part.citations):

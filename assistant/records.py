@@ -5,6 +5,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+# How every answerer and `combine` words an abstention; the evaluation recognises it by this prefix.
+NOT_ANSWERED_PREFIX = "The corpus does not answer"
+RELATED_NOTE = "The closest passages are listed as related reading, not as an answer."
+
+
+def abstention_text(detail: str, question: str = "") -> str:
+    """The sentence that says the corpus does not answer (a part of a compound question when given)."""
+    about = f"“{question}”" if question else "this question"
+    return f"{NOT_ANSWERED_PREFIX} {about}: {detail}."
+
 
 @dataclass(frozen=True)
 class Document:

@@ -17,14 +17,17 @@ import re
 from dataclasses import dataclass
 
 from assistant.chunking import sentence_spans
+from assistant.records import NOT_ANSWERED_PREFIX, RELATED_NOTE
 
 _MARKERS = re.compile(r"(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+")
 _NUMBER = re.compile(r"\d+")
 # A lead-in of at most six words before a colon, with no digits (a "Ratio: 3:1" is content).
 _LEAD_IN = re.compile(r"^(?:[A-Za-z’']+\s+){0,5}[A-Za-z’']+:\s+")
+# The assistant's own words about its sources (`records.abstention_text`, `records.RELATED_NOTE`),
+# and the same said by a model in other words ("The corpus does not say ...").
 _META = re.compile(
-    r"^(?:the corpus does not (?:answer|say|mention)|the closest passages are listed|"
-    r"none of the documents (?:mention|say))",
+    rf"^(?:{re.escape(NOT_ANSWERED_PREFIX)}|the corpus does not (?:say|mention)|{re.escape(RELATED_NOTE[:30])}"
+    r"|none of the documents (?:mention|say))",
     re.IGNORECASE,
 )
 
