@@ -139,8 +139,9 @@ class _Sentence:
 class Ranking:
     """What the answerer made of a question and its passages, before deciding to answer or abstain.
 
-    `sentences` are the grounded candidates, best first by the learned sentence model; `detail` is
-    set when a rule abstains before any sentence is weighed (a name the corpus lacks, ...);
+    `sentences` are the candidates (of the named documents, when the question names any), best first
+    by the learned sentence model; `detail` is set when a rule abstains before any sentence is
+    weighed (the question names documents but asks nothing of them, no candidate at all);
     `answer_features` are the learned answer model's inputs and `confidence` its output.
     """
 
@@ -551,7 +552,10 @@ class ExtractiveAnswerer:
             return self._abstain(base, ranking.detail, passages)
         question, ranked = ranking.question, ranking.sentences
         by_rule = sorted(ranked, key=lambda s: (-s.score, s.rank, s.start))
-        premise = self._premise_conflict(question, by_rule) or self._number_conflict(question, by_rule)
+        # A question about something the corpus never mentions cannot be contradicted by it.
+        premise = None
+        if not ranking.missing_names:
+            premise = self._premise_conflict(question, by_rule) or self._number_conflict(question, by_rule)
         if premise is not None:
             preface = "No" if question.yes_no else "The corpus contradicts the premise"
             return self._compose(base, [premise], reason="false premise", preface=preface)
@@ -573,7 +577,7 @@ class ExtractiveAnswerer:
             if ranking.missing_names:
                 detail = f"none of the documents mention {', '.join(ranking.missing_names)}"
             elif not ranked[0].features["grounded"]:
-                listed = ", ".join(question.words_for.get(t, t) for t in sorted(question.critical))
+                listed = ", ".join(question.words_for.get(t, t) for t in sorted(question.critical)) or "its terms"
                 detail = f"no single document covers all of {listed}"
             elif question.answer_type and not ranked[0].features.get("evidence"):
                 detail = f"the documents do not give {ANSWER_NOUNS[question.answer_type]} for that"

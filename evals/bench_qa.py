@@ -1,7 +1,7 @@
 """Answer-quality benchmark on corpora nobody tuned the answerer on: one command, one table.
 
-Run from the repo root (about 15 minutes on 2 cores; `evals/train_scorer.py` must have written
-evals/scorer_folds.json for the current features):
+Run from the repo root (about 5 minutes on 2 cores, 3 once the PubMedQA index exists; `evals/train_scorer.py`
+must have written evals/scorer_folds.json for the current features):
     .venv/bin/python evals/bench_qa.py [--questions 200] [--skip-langchain] [--skip-scifact] [--skip-pubmedqa]
         [--json PATH]
 
