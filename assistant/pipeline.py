@@ -30,7 +30,7 @@ from assistant.embedding import Embedder
 from assistant.errors import BackendError, QuestionError
 from assistant.indexing import Indexer, IngestReport
 from assistant.questions import is_follow_up, parse, split_compound
-from assistant.records import Answer, Citation, Passage, abstention_text
+from assistant.records import MARKER, Answer, Citation, Passage, abstention_text
 from assistant.references import Reference
 from assistant.retrieval import Retriever
 from assistant.settings import Settings
@@ -543,7 +543,7 @@ def combine(question: str, parts: list[Answer]) -> Answer:
         def renumber(match: re.Match[str], offset: int = offset) -> str:
             return f"[{int(match.group(1)) + offset}]"
 
-        texts.append(re.sub(r"\[(\d+)\]", renumber, part.text))
+        texts.append(MARKER.sub(renumber, part.text))
         citations += [replace(c, number=c.number + offset) for c in part.citations]
     merged = Answer(question, " ".join(texts), False, citations)
     merged.reason = "; ".join(p.reason for p in parts if p.reason)

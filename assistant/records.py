@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 # How every answerer and `combine` words an abstention; the evaluation recognises it by this prefix.
 NOT_ANSWERED_PREFIX = "The corpus does not answer"
 RELATED_NOTE = "The closest passages are listed as related reading, not as an answer."
+# A citation marker as the assistant writes it, "[3]" (model-written forms are read by `citing.py`).
+MARKER = re.compile(r"\[(\d+)\]")
+# ... with the space before it, to take markers out of a text ("A [1] B." -> "A B.").
+SPACED_MARKER = re.compile(r"\s*\[\d+\]")
 
 
 def abstention_text(detail: str, question: str = "") -> str:

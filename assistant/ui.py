@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.errors import AssistantError, ConfigError
-from assistant.records import Answer, Citation
+from assistant.records import MARKER, Answer, Citation
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -46,7 +46,6 @@ NOTE = (
 CONCURRENCY = 8  # chats answered at once; the extractive answerer takes ~20 ms, so 8 keeps queues short
 MAX_TURNS_SHOWN = 20  # older answers' sources drop out of the panel to keep each update small
 
-_MARKER = re.compile(r"\[(\d+)\]")
 
 # One delegated listener handles marker clicks in the chat and entry clicks in the panel, so it
 # keeps working when Gradio re-renders either component.
@@ -137,7 +136,7 @@ def answer_html(answer: Answer, turn: int, text: str | None = None) -> str:
             return match.group(0)
         return f'<a class="cite-ref" href="#cite-{turn}-{n}" title="Show source {n}">[{n}]</a>'
 
-    body = _MARKER.sub(link, body)
+    body = MARKER.sub(link, body)
     if answer.fallback:
         body = f'<div class="fallback-note">Note: {html.escape(answer.fallback)}.</div>{body}'
     if not answer.abstained:

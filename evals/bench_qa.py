@@ -37,7 +37,6 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import argparse
 import json
-import re
 import shutil
 import statistics
 import sys
@@ -59,13 +58,12 @@ from train_scorer import SQUAD, balanced_sample, contains_gold, squad_articles, 
 from assistant.embedding import Embedder  # noqa: E402
 from assistant.evaluation.golden import load_golden, run_golden  # noqa: E402
 from assistant.pipeline import Assistant  # noqa: E402
-from assistant.records import Answer  # noqa: E402
+from assistant.records import SPACED_MARKER, Answer  # noqa: E402
 from assistant.scorer import Scorer, default_scorer  # noqa: E402
 from assistant.settings import Settings, StoreSettings  # noqa: E402
 
 WORK = ROOT / "evals" / "bench" / "qa"
 FOLDS = ROOT / "evals" / "scorer_folds.json"
-_MARKER = re.compile(r"\s*\[\d+\]")
 
 
 @dataclass
@@ -115,7 +113,7 @@ def log(message: str) -> None:
 
 def answer_words(answer: Answer) -> int:
     """Words of an answer's text without its [n] markers."""
-    return len(_MARKER.sub("", answer.text).split())
+    return len(SPACED_MARKER.sub("", answer.text).split())
 
 
 def squad_passes(answer: Answer, answerable: bool, golds: list[str]) -> bool:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,11 +31,11 @@ from tqdm import tqdm
 from assistant.errors import ConfigError
 from assistant.evaluation.judges import Judge, OfflineJudge, contradiction
 from assistant.evaluation.metrics import Verdict, balanced_accuracy
+from assistant.records import SPACED_MARKER
 
 if TYPE_CHECKING:
     from assistant.pipeline import Assistant
 
-_MARKER = re.compile(r"\s*\[\d+\]")
 # LLM judges take ~10 s per item on a busy 2-core CPU: by default a fixed sample per dataset.
 LLM_DEFAULT_LIMIT = 40
 
@@ -72,7 +71,7 @@ def load_expertqa(path: Path) -> list[LabelledClaim]:
                 passages = tuple(p[1].strip() for p in evidence if len(p) == 2 and p[1].strip())
                 if label is None or not passages:
                     continue
-                text = _MARKER.sub("", claim["claim_string"]).strip()
+                text = SPACED_MARKER.sub("", claim["claim_string"]).strip()
                 items.append(LabelledClaim("expertqa", f"{number}/{system}/{position}", text, passages, label))
     return items
 
