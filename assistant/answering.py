@@ -69,7 +69,7 @@ from assistant.questions import (
 from assistant.records import RELATED_NOTE, Answer, Citation, Passage, abstention_text
 from assistant.references import DocumentNames, Reference
 from assistant.retrieval import ChunkInfo, LexicalIndex, analyse
-from assistant.scorer import Scorer, default_scorer
+from assistant.scorer import Scorer, default_scorer, sigmoid
 
 # Hand-set, not learned: the rules that abstain before any sentence is weighed, the composition of an
 # answer from ranked sentences, and the "blend" score (one input of the learned sentence model, which
@@ -706,7 +706,7 @@ class ExtractiveAnswerer:
                 "blend_gap": sentence.score - best_blend,
             }
             sentence.logit = self.scorer.sentence.logit(sentence.features)
-            sentence.probability = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, sentence.logit))))
+            sentence.probability = sigmoid(sentence.logit)
         sentences.sort(key=lambda s: (-s.logit, s.rank, s.start))
         best = sentences[0]
         runner_up = sentences[1].logit if len(sentences) > 1 else best.logit - 5.0

@@ -76,7 +76,8 @@ ANSWER_FEATURES = (
 )
 
 
-def _sigmoid(z: float) -> float:
+def sigmoid(z: float) -> float:
+    """The logistic function, clipped so that it never overflows."""
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
@@ -99,7 +100,7 @@ class Linear:
 
     def probability(self, values: dict[str, float]) -> float:
         """P(positive) for one feature dict."""
-        return _sigmoid(self.logit(values))
+        return sigmoid(self.logit(values))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""

@@ -161,14 +161,12 @@ def balanced_sample(questions: list[dict[str, Any]], n: int, seed: int = SEED) -
     )
 
 
-def build_assistant(corpus: Path, index: Path, embedder: Embedder, scorer: Scorer | None = None) -> Assistant:
-    """An Assistant over `corpus` with its index at `index`, built now."""
+def build_assistant(corpus: Path, index: Path, embedder: Embedder) -> Assistant:
+    """An Assistant over `corpus` with its index at `index`, built now (with the placeholder scorer, see main)."""
     assistant = Assistant(
         Settings(corpus=corpus, store=StoreSettings(path=index), corpus_check_seconds=3600), embedder=embedder
     )
     assistant.ingest(progress=False)
-    if scorer is not None:
-        assistant.answerer.scorer = scorer
     return assistant
 
 
@@ -297,7 +295,7 @@ def scifact_questions(folder: Path, limit: int | None) -> list[dict[str, Any]]:
     return questions
 
 
-def use_placeholder(work: Path) -> Scorer:
+def use_placeholder(work: Path) -> None:
     """A scorer with zero weights, made the package default for this process.
 
     Features do not depend on the weights, and the shipped file may be of an older feature set.
@@ -309,7 +307,6 @@ def use_placeholder(work: Path) -> Scorer:
     placeholder.save(path)
     scorer_module.MODEL_FILE = path
     scorer_module.default_scorer.cache_clear()
-    return placeholder
 
 
 # --- training ---------------------------------------------------------------------------------------------
@@ -497,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     embedder = Embedder()
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
-        placeholder = use_placeholder(work)
+        use_placeholder(work)  # features do not depend on the weights; the shipped file may be of older features
         articles = squad_articles(SQUAD, args.articles)
         corpus = work / "squad" / "corpus"
         corpus.mkdir(parents=True, exist_ok=True)
@@ -514,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.reuse and saved.is_file():
             items = [Item(**row) for row in json.loads(saved.read_text(encoding="utf-8"))]
         else:
-            assistant = build_assistant(corpus, work / "squad" / "index", embedder, placeholder)
+            assistant = build_assistant(corpus, work / "squad" / "index", embedder)
             print(f"reading {len(questions)} SQuAD questions over {len(articles)} articles", file=sys.stderr)
             items = read_items(assistant, questions)
             others_made = (
@@ -526,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
                 if args.others == 0:
                     break
                 others = make(work / name / "corpus", args.others)
-                assistant = build_assistant(work / name / "corpus", work / name / "index", embedder, placeholder)
+                assistant = build_assistant(work / name / "corpus", work / name / "index", embedder)
                 print(f"reading {len(others)} {name} questions", file=sys.stderr)
                 items += read_items(assistant, others, group=name)
             if args.work:
