@@ -51,14 +51,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import pairwise
 
-from assistant.chunking import BYLINE, VENUE_LINE, heading_at, section_headings, sentence_spans
-from assistant.cleaning import WORD, is_title_case
+from assistant.chunking import heading_at, section_headings, sentence_spans
+from assistant.cleaning import BYLINE, VENUE_LINE, WORD, is_title_case, numbers
 from assistant.embedding import Embedder
 from assistant.indexing import sentence_id
 from assistant.questions import (
     ANSWER_EVIDENCE,
     ANSWER_NOUNS,
     ANTONYMS,
+    ASSERTED_NUMBER,
     CAUSAL,
     DRUG_LIKE,
     NEGATION,
@@ -97,12 +98,9 @@ _SECTION_LABEL = re.compile(
     re.I,
 )
 _ORG_ACRONYM = re.compile(r"(?:©|\b(?:by|at|from)(?: the)?)\s+([A-Z]{3,})\b")
-# A figure the question states: not a year, not part of a name ("3T", "MDD-2").
-_ASSERTED_NUMBER = re.compile(r"\b(?!(?:19|20)\d{2}\b)(\d+(?:\.\d+)?)(?![\w./-])\s*(%|percent\b|per cent\b)?")
 # Answer types whose evidence patterns are precise (a figure, a unit, a year): a question of one of these
 # kinds that no candidate sentence holds any evidence for is an abstention.
 MEASURED_TYPES = frozenset({"number", "dose", "percent", "money", "duration", "date"})
-_DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
 _JOURNAL = re.compile(r"\bjournals?\b", re.I)
 _CROSS_REFERENCE = re.compile(
     r"^(for (more|further) (information|details|reading)\b|see also\b|read more\b|learn more\b"
@@ -190,24 +188,27 @@ class _VectorCache:
             return [self.items[t] for t in texts]
 
 
-_META_KINDS = [
-    (re.compile(r"^(written by|by|author)\b", re.I), "author wrote written writer"),
-    (re.compile(r"^(published|posted|updated|date)\b", re.I), "published updated date year when"),
-    (re.compile(r"^(originally reported by|source|publisher)\b", re.I), "published reported source publisher outlet"),
-    (VENUE_LINE, "journal published year date"),
-]
-
-
-_META_VOCABULARY = frozenset(t for _, words in _META_KINDS for t in analyse(words))
+# What a metadata line answers for: a byline by its label (`cleaning.BYLINE`), a venue line as a whole.
+# "Reviewed by" and "edited by" lines name no author and answer none of these.
+_AUTHOR = "author wrote written writer"
+_DATE = "published updated date year when"
+_SOURCE = "published reported source publisher outlet"
+_BYLINE_ANSWERS = {
+    **dict.fromkeys(["written by", "by", "author", "authors"], _AUTHOR),
+    **dict.fromkeys(["published", "posted", "updated", "date", "modified"], _DATE),
+    **dict.fromkeys(["originally reported by", "originally published by", "source", "publisher"], _SOURCE),
+}
+_VENUE_ANSWERS = "journal published year date"
+_META_VOCABULARY = frozenset(t for words in [*_BYLINE_ANSWERS.values(), _VENUE_ANSWERS] for t in analyse(words))
 _WHEN_WORDS = frozenset(analyse("year date"))
 
 
 def metadata_terms(text: str) -> set[str]:
     """Words a metadata line answers for: a byline answers "who wrote", a venue line "which journal"."""
-    for pattern, words in _META_KINDS:
-        if pattern.match(text):
-            return set(analyse(words))
-    return set()
+    byline = BYLINE.match(text)
+    if byline:
+        return set(analyse(_BYLINE_ANSWERS.get(" ".join(byline.group("label").lower().split()), "")))
+    return set(analyse(_VENUE_ANSWERS)) if VENUE_LINE.match(text) else set()
 
 
 def matches(term: str, terms: set[str]) -> bool:
@@ -411,7 +412,8 @@ class ExtractiveAnswerer:
             return False  # a byline or date line answers "who wrote" or "when", nothing else
         words = WORD.findall(text)
         ends = text.endswith((".", "!", '"', "”", ")"))
-        if not ends and (len(words) < 5 or is_title_case(words)) and not BYLINE.match(text) and not evidence:
+        byline = bool(meta) and BYLINE.match(text) is not None  # "Written by ...": answers who or when
+        if not ends and (len(words) < 5 or is_title_case(words)) and not byline and not evidence:
             return False  # a heading
         return not (ends and len(words) < 12 and is_title_case(words) and not evidence)
 
@@ -672,7 +674,7 @@ class ExtractiveAnswerer:
         total_idf = sum(idf.values()) or 1.0
         passage_terms: dict[str, set[str]] = {}
         negated = bool(NEGATION.search(question.text))
-        numbers = set(_DIGITS.findall(question.text))
+        asked_numbers = numbers(question.text)
         for sentence in sentences:
             words = analyse(sentence.text)
             chunk = sentence.passage.chunk_id
@@ -700,7 +702,7 @@ class ExtractiveAnswerer:
                 "unmatched_idf": max((idf[t] for t in unmatched), default=0.0) / self._rare_idf,
                 "passage_unmatched": sum(idf[t] for t in qterms if t not in passage_terms[chunk]) / total_idf,
                 "negation_mismatch": float(negated != bool(NEGATION.search(sentence.text))),
-                "number_mismatch": float(bool(numbers - set(_DIGITS.findall(sentence.text)))),
+                "number_mismatch": float(bool(asked_numbers - numbers(sentence.text))),
                 "grounded": float(self._grounded(question, sentence)),
                 "blend": sentence.score,
                 "blend_gap": sentence.score - best_blend,
@@ -780,7 +782,7 @@ class ExtractiveAnswerer:
         patients ... do not respond": the question's number is nowhere in that document, and the
         sentence gives a number of the same kind (a percentage for a percentage).
         """
-        asserted = [(m.group(1), bool(m.group(2))) for m in _ASSERTED_NUMBER.finditer(question.text)]
+        asserted = [(m.group(1), bool(m.group(2))) for m in ASSERTED_NUMBER.finditer(question.text)]
         if not asserted or question.answer_type:
             return None  # "How many ...?" asks for the number; it asserts none
         best = ranked[0].score
@@ -789,7 +791,7 @@ class ExtractiveAnswerer:
                 continue
             doc_terms = self._documents.of(sentence.passage.source).terms
             for number, percent in asserted:
-                if number in doc_terms:
+                if set(analyse(number)) <= doc_terms:  # as the index reads it: "1,000" is "1" and "000"
                     continue
                 kind = ANSWER_EVIDENCE["percent" if percent else "number"]
                 if kind.search(sentence.text):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from assistant.cleaning import WORD, is_title_case
+from assistant.cleaning import BYLINE, VENUE_LINE, WORD, is_title_case
 from assistant.records import Chunk, Document
 
 if TYPE_CHECKING:
@@ -56,17 +56,12 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     return [_trim(text, s, e) for s, e in spans if text[s:e].strip()]
 
 
-# Lines that state who wrote or published a document and when ("Written by Isha Team",
-# "published: February 29, 2024", "Radiology 2017 August"): metadata, not headings.
-BYLINE = re.compile(r"^(written by|by|published|updated|posted|originally reported by|source)\b", re.I)
-VENUE_LINE = re.compile(r"^[A-Z][\w&.\- ]{2,60}\s+(19|20)\d{2}\b")
-
-
 def is_heading(line: str) -> bool:
     """Whether a line names the section below it.
 
     A short title-case line without a final period, or a question line ("Q: What are the side
-    effects?") that the following paragraph answers. Bylines and date lines are not headings.
+    effects?") that the following paragraph answers. Bylines and venue lines ("Written by ...",
+    "Radiology 2017 August") are not headings.
     """
     text = line.strip()
     words = WORD.findall(text)

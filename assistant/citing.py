@@ -28,9 +28,11 @@ Pure functions over strings and records: tested with recorded model outputs.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from itertools import pairwise
 
 from assistant.chunking import sentence_spans
+from assistant.cleaning import numbers
 from assistant.records import Citation, Passage
 from assistant.retrieval import analyse
 
@@ -60,20 +62,18 @@ _INSTRUCTION = re.compile(
     r"|\b(?:reply|respond|answer)\s+(?:only\s+)?with\s+(?:the\s+word\s+)?[\"“']?[A-Z]{3,}",
     re.IGNORECASE,
 )
+# Markers in a row ("[1][2]", "[1] [Passage 3]") with the spaces before them.
+_MARKERS = re.compile(rf"(?:[ \t]*{_MARKER.pattern})+", re.IGNORECASE)
 VERDICTS = frozenset({"yes", "no", "maybe"})
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 _ACRONYM = re.compile(r"\b[a-z]?[A-Z][A-Z0-9]+s?\b")  # PET, MRI, fMRI, MDD, TRDs
-# A statement ends at closing punctuation followed by space (markers after the stop, on the same
-# line, stay with it), or at a newline; markers that open a line belong to that line's statement.
-_STATEMENT_END = re.compile(r"(?<=[.!?])((?:[ \t]*\[[^\]\n]{1,40}\])*)(?=\s)|\n+")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Statement:
-    """One sentence of the answer, its markers removed, and the passages it cites."""
+    """One sentence of an answer, its markers removed, and the passage numbers its markers cite."""
 
     text: str
-    cited: list[int] = field(default_factory=list)  # passage numbers as written by the model
+    citations: tuple[int, ...] = ()
 
 
 @dataclass
@@ -90,39 +90,66 @@ class Checked:
 
 def marker_numbers(inner: str) -> list[int]:
     """The numbers inside one marker's brackets: "1, 2" -> [1, 2], "2-4" -> [2, 3, 4]."""
-    numbers: list[int] = []
+    found: list[int] = []
     for part in re.split(r"\s*(?:,|;|and|&)\s*", inner, flags=re.IGNORECASE):
         bounds = [int(n) for n in re.findall(r"\d+", part)]
         if len(bounds) == 2 and re.search(r"[-–]", part) and 0 <= bounds[1] - bounds[0] <= 20:
-            numbers.extend(range(bounds[0], bounds[1] + 1))
+            found.extend(range(bounds[0], bounds[1] + 1))
         else:
-            numbers.extend(bounds)
-    return numbers
+            found.extend(bounds)
+    return found
 
 
-def split_statements(text: str) -> list[Statement]:
-    """The answer's statements, each with the passage numbers its markers cite, in order."""
-    statements: list[Statement] = []
-    cursor = 0
+def split_statements(text: str, *, runs: bool = False) -> list[Statement]:
+    """The statements of an answer, in order, each with the passage numbers its markers cite.
+
+    A statement is a sentence (`chunking.sentence_spans`: a newline always ends one) with its
+    markers taken out. A marker cites the sentence it stands in or follows ("Claim [1].", "Claim.
+    [1]") and, after a full stop, ends it; markers that open a line cite that line's sentence ("[2]
+    Claim."), and a marker alone on its line cites the statement before it.
+
+    `runs` reads the assistant's own answers, where a marker closes a quote and a quote may hold
+    several sentences ("A. B. [1]"): every marker ends a statement and cites each sentence since the
+    marker before it (model output cannot be read so: "Ketamine [1] and esketamine [2] act fast.").
+    """
     pieces: list[str] = []
-    for match in _STATEMENT_END.finditer(text):
-        pieces.append(text[cursor : match.end()])
+    found: list[tuple[int, list[int], bool]] = []  # (offset in the text without markers, numbers, opens a line)
+    cursor = size = 0
+    for match in _MARKERS.finditer(text):
+        pieces.append(text[cursor : match.start()])
+        size += match.start() - cursor
+        cited = [n for m in _MARKER.finditer(match.group()) for n in marker_numbers(m.group(1))]
+        opens = not text[text.rfind("\n", 0, match.start()) + 1 : match.start()].strip()
+        found.append((size, cited, opens))
         cursor = match.end()
     pieces.append(text[cursor:])
-    for piece in pieces:
-        cited = [n for m in _MARKER.finditer(piece) for n in marker_numbers(m.group(1))]
-        body = " ".join(_MARKER.sub(" ", piece).split())
-        body = re.sub(r"\s+([.,;:!?])", r"\1", body)
-        if body or cited:
-            statements.append(Statement(body, cited))
-    # A marker alone on its own "statement" belongs to the one before it.
-    merged: list[Statement] = []
-    for statement in statements:
-        if not statement.text.strip(" .,;:") and merged:
-            merged[-1].cited += statement.cited
+    plain = "".join(pieces)
+    ends = {at for at, _, _ in found if runs or plain[:at].rstrip("\"'”’)").endswith((".", "!", "?"))}
+    cuts = sorted({0, len(plain), *ends})
+    spans = [span for lo, hi in pairwise(cuts) for span in sentence_spans(plain, lo, hi)]
+    cites: list[list[int]] = [[] for _ in spans]
+    run_start = 0  # with `runs`: where the quotes the next marker closes begin
+    for at, cited, opens in found:
+        before = [i for i, (start, _) in enumerate(spans) if run_start <= start < at]
+        after = [i for i, (start, _) in enumerate(spans) if start >= at and "\n" not in plain[at:start]]
+        if opens and after:
+            targets = after[:1]  # "[2] Claim."
+        elif runs:
+            targets = before  # every sentence since the marker before
         else:
-            merged.append(statement)
-    return merged
+            targets = before[-1:] or after[:1]  # the sentence the marker stands in or follows
+        for i in targets:
+            cites[i] += cited
+        if runs:
+            run_start = at
+    statements: list[Statement] = []
+    for (start, end), cited in zip(spans, cites, strict=True):
+        sentence = " ".join(plain[start:end].split()).lstrip(".,;:!? ")
+        if re.search(r"[A-Za-z0-9]", sentence):
+            statements.append(Statement(sentence, tuple(dict.fromkeys(cited))))
+        elif statements and not runs:  # punctuation left behind by markers: its citations go before
+            statements[-1] = Statement(statements[-1].text, tuple(dict.fromkeys([*statements[-1].citations, *cited])))
+    return statements
 
 
 def is_verdict(statement: str) -> bool:
@@ -151,8 +178,7 @@ def _supports(claim: str, claim_terms: set[str], sentence: str) -> float:
         enough = shared == claim_terms
     else:
         enough = len(shared) >= MIN_SHARED and share >= MIN_SHARE
-    numbers = set(_NUMBER.findall(claim))
-    if not enough or not numbers <= set(_NUMBER.findall(sentence)):
+    if not enough or not numbers(claim) <= numbers(sentence):
         return 0.0
     return share
 
@@ -199,7 +225,7 @@ def check(raw: str, passages: list[Passage]) -> Checked:
     """Verify `raw` model output against `passages` (numbered 1..n as in the prompt)."""
     warnings: list[str] = []
     citations: list[Citation] = []
-    numbers: dict[tuple[str, int, int], int] = {}
+    renumbered: dict[tuple[str, int, int], int] = {}
     parts: list[str] = []
     supported = statements = 0
     said_no_answer = False
@@ -213,7 +239,7 @@ def check(raw: str, passages: list[Passage]) -> Checked:
             continue
         statements += 1
         markers: list[int] = []
-        cited = list(dict.fromkeys(statement.cited))
+        cited = list(statement.citations)
         if not cited:
             found = _attribute(statement.text, passages)
             if found:
@@ -229,12 +255,12 @@ def check(raw: str, passages: list[Passage]) -> Checked:
                 continue
             passage = passages[n - 1]
             key = (passage.source, *span)
-            if key not in numbers:
-                numbers[key] = len(citations) + 1
+            if key not in renumbered:
+                renumbered[key] = len(citations) + 1
                 text = passage.text[span[0] - passage.start : span[1] - passage.start]
-                citations.append(Citation(numbers[key], passage.source, passage.title, text, *span))
-            if numbers[key] not in markers:
-                markers.append(numbers[key])
+                citations.append(Citation(renumbered[key], passage.source, passage.title, text, *span))
+            if renumbered[key] not in markers:
+                markers.append(renumbered[key])
         if markers:
             supported += 1
         elif not cited:

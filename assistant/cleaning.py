@@ -23,6 +23,8 @@ own features, then short blocks are decided by their context.
 
 Metadata (title, author, publisher, date) is read from labelled lines before they are removed.
 Bump CLEANING_VERSION whenever the output can change: it is part of the index fingerprint.
+
+The text patterns later stages share are defined here, once: a word, a number, a byline, a venue line.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-CLEANING_VERSION = "2"
+CLEANING_VERSION = "3"
 
 STOP_WORDS = frozenset(
     """a about above after again against all also am an and any are as at be because been before being
@@ -60,9 +62,12 @@ _CONTROL_VERBS = frozenset(
     menu next previous print read register reply report save search see share show sign skip subscribe
     tap toggle tweet view""".split()
 )
-_LABEL = re.compile(
-    r"^\s*(published|posted|updated|date|modified|written\s+by|by|author|authors|reviewed\s+by|edited\s+by"
-    r"|source|originally\s+(reported|published)\s+by|publisher)\s*:?\s*(?P<value>.*)$",
+# A labelled metadata line: who wrote or published a document and when ("Written by Isha Team",
+# "published: February 29, 2024", "Originally reported by Medical Xpress"). Such lines are metadata,
+# not headings; readers ask who and when, so they stay in the text.
+BYLINE = re.compile(
+    r"^\s*(?P<label>published|posted|updated|date|modified|written\s+by|by|author|authors|reviewed\s+by"
+    r"|edited\s+by|source|originally\s+(?:reported|published)\s+by|publisher)\b\s*:?\s*(?P<value>.*)$",
     re.IGNORECASE,
 )
 _MONTHS = (
@@ -74,13 +79,17 @@ _DATE = re.compile(
     rf"|\d{{4}}\s+{_MONTHS}(\s+\d{{1,2}})?|{_MONTHS}\s+\d{{4}})\s*$",
     re.IGNORECASE,
 )
-# "Radiology 2017 August": a venue followed by a year (and month), as journal records print it.
-_VENUE_LINE = re.compile(
-    rf"^(?P<venue>[A-Z][\w&.\- ]{{2,60}}?)\s+(?P<date>\d{{4}}(\s+(?i:{_MONTHS}))?(\s+\d{{1,2}})?)$"
+# "Radiology 2017 August": a whole line naming a venue, then a year (and month, and day), as journal
+# records print it. Metadata like a byline.
+VENUE_LINE = re.compile(
+    rf"^(?P<venue>[A-Z][\w&.\- ]{{2,60}}?)\s+(?P<date>(?:19|20)\d{{2}}(\s+(?i:{_MONTHS}))?(\s+\d{{1,2}})?)$"
 )
 # A word as every module counts words (headings, title case, answer length): letters, digits, inner
 # apostrophes and hyphens.
 WORD = re.compile(r"[A-Za-z0-9][\w'’\-]*")
+# A number as every module reads numbers: digits with decimal points or thousands separators
+# ("41", "3.5", "1,000"), also where they are part of a name or a unit ("7T", "50mg", "CD4").
+NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _LIST_MARKER = re.compile(r"^\s*([-*•·▪]|\d{1,3}[.)])\s+")
 
 
@@ -132,6 +141,11 @@ def _words(block: str) -> list[str]:
     return WORD.findall(block)
 
 
+def numbers(text: str) -> set[str]:
+    """The numbers written in `text`, thousands separators removed ("1,000" -> "1000")."""
+    return {n.replace(",", "") for n in NUMBER.findall(text)}
+
+
 def is_title_case(words: list[str]) -> bool:
     """Whether most content words are capitalised, as in headings and titles."""
     content = [w for w in words if w.lower() not in STOP_WORDS and w[0].isalpha()]
@@ -153,14 +167,14 @@ def classify(block: str) -> str:
         return BAD
     if _DATE.match(stripped) or (n <= 4 and stripped.endswith(":")):
         return BAD
-    if n <= 3 and _LABEL.match(stripped) and not _LABEL.match(stripped).group("value"):  # type: ignore[union-attr]
+    if n <= 3 and BYLINE.match(stripped) and not BYLINE.match(stripped).group("value"):  # type: ignore[union-attr]
         return BAD
     letters = [c for c in stripped if c.isalpha()]
     if n <= 8 and len(letters) > 3 and all(c.isupper() for c in letters):
         return BAD
     if n <= 4 and words[0].lower() in _CONTROL_VERBS and not stripped.endswith((".", "?", "!")):
         return BAD
-    label = _LABEL.match(stripped)
+    label = BYLINE.match(stripped)
     if label and label.group("value") and n <= 10 and not stripped.endswith((".", "?", "!")):
         return META  # bylines, dates and attributions: "Written by ...", "published: ..."
     stop = sum(1 for w in words if w.lower() in STOP_WORDS) / n
@@ -181,13 +195,13 @@ def _norm(block: str) -> str:
 def _metadata(blocks: list[str], cleaned: Cleaned) -> None:
     """Fill author, publisher and date from labelled lines (the value may sit on the next line)."""
     for i, block in enumerate(blocks):
-        match = _LABEL.match(block)
+        match = BYLINE.match(block)
         if match:
-            label = match.group(1).lower()
+            label = " ".join(match.group("label").lower().split())
             value = match.group("value").strip()
             if not value and i + 1 < len(blocks):
                 value = blocks[i + 1].strip()
-                inner = _LABEL.match(value)  # "Source" / "Originally reported by X"
+                inner = BYLINE.match(value)  # "Source" / "Originally reported by X"
                 if inner and inner.group("value"):
                     value = inner.group("value").strip()
             if not value or len(_words(value)) > 8 or value.endswith((".", "!", "?")):
@@ -201,7 +215,7 @@ def _metadata(blocks: list[str], cleaned: Cleaned) -> None:
             elif label in {"written by", "by", "author", "authors"} and not cleaned.author:
                 cleaned.author = value
     for block in blocks[:30]:
-        venue = _VENUE_LINE.match(block.strip())
+        venue = VENUE_LINE.match(block.strip())
         if venue and not cleaned.date:
             cleaned.date = venue.group("date")
             if not cleaned.publisher:
@@ -214,10 +228,10 @@ def _join_labels(blocks: list[str]) -> list[str]:
     i = 0
     while i < len(blocks):
         block = blocks[i]
-        label = _LABEL.match(block)
+        label = BYLINE.match(block)
         if label and not label.group("value") and i + 1 < len(blocks):
             value = blocks[i + 1]
-            if (not _LABEL.match(value) and len(_words(value)) <= 8 and classify(value) != BAD) or _DATE.match(value):
+            if (not BYLINE.match(value) and len(_words(value)) <= 8 and classify(value) != BAD) or _DATE.match(value):
                 out.append(f"{block} {value}")
                 i += 2
                 continue

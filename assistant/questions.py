@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from assistant.cleaning import WORD
+from assistant.cleaning import NUMBER, VENUE_LINE, WORD
 from assistant.retrieval import analyse
 
 # Words that shape a question but say nothing about its topic; left out of term coverage.
@@ -51,14 +51,22 @@ ANTONYMS = {
     "same": "differ",
 }
 
+# Every figure below is a `cleaning.NUMBER`.
+_NUMBER = NUMBER.pattern
+# A number that is not a year: "2017" dates a study, it counts nothing.
+_NOT_A_YEAR = rf"\b(?!(?:19|20)\d{{2}}\b){_NUMBER}"
+# A number a question states ("about 70% of patients"), with the sign or word that makes it a
+# percentage: not a year, and not part of a name or a compound ("3T", "3-month").
+ASSERTED_NUMBER = re.compile(rf"({_NOT_A_YEAR})(?![\w./-])\s*(%|percent\b|per cent\b)?")
+
 # Answer types and the evidence a sentence needs to answer them.
 # A count: a number that is not a percentage or a year.
-_NUMBER = (
-    r"\b(?!(?:19|20)\d{2}\b)\d+(?:[.,]\d+)?\b(?!\s*(?:%|percent))"
+_COUNT = (
+    rf"{_NOT_A_YEAR}\b(?!\s*(?:%|percent))"
     r"|\b(two|three|four|five|six|seven|eight|nine|ten|dozen|hundred|thousand)\b"
 )
-_UNIT_DOSE = r"\b\d+(?:\.\d+)?\s*(mg|milligrams?|mcg|µg|g|ml|mg/kg|µg/kg|iu|units?)\b"
-_PERCENT = r"\d+(?:\.\d+)?\s*(%|percent|per cent)|\b(half|third|quarter|majority|minority)\b"
+_UNIT_DOSE = rf"\b{_NUMBER}\s*(mg|milligrams?|mcg|µg|g|ml|mg/kg|µg/kg|iu|units?)\b"
+_PERCENT = rf"{_NUMBER}\s*(%|percent|per cent)|\b(half|third|quarter|majority|minority)\b"
 # A year of any era ("1066", "the 1960s", "the 12th century", "52 BC") or a month.
 _DATE = (
     r"\b[1-9]\d{2,3}s?\b|\b\d{1,2}(st|nd|rd|th)[ -]centur(y|ies)\b|\b\d+\s*(BC|AD|BCE|CE)\b"
@@ -67,7 +75,7 @@ _DATE = (
 _DURATION = r"\b(seconds?|minutes?|hours?|days?|weeks?|months?|years?)\b"
 _NAME = r"(?<![.!?]\s)(?<!^)\b(Dr\.?\s+)?[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+|\bDr\.?\s+[A-Z][a-z]+"
 ANSWER_EVIDENCE = {
-    "number": re.compile(_NUMBER, re.IGNORECASE),
+    "number": re.compile(_COUNT, re.IGNORECASE),
     "dose": re.compile(_UNIT_DOSE, re.IGNORECASE),
     "percent": re.compile(_PERCENT, re.IGNORECASE),
     "date": re.compile(_DATE, re.IGNORECASE),
@@ -81,14 +89,15 @@ ANSWER_EVIDENCE = {
         r"\b(University|Institute|College|School|Hospital|Cent(?:er|re)|Clinic|Foundation|Society|Association"
         r"|Agency|Department|Laborator(?:y|ies)|Council|Ministry|Corporation|Company|Inc|Ltd)\b|\b[A-Z]{3,}\b"
     ),
-    # A named venue: "published in Nature's Scientific Reports", "reported by Medical Xpress", "Radiology 2017".
+    # A named venue: "published in Nature's Scientific Reports", "reported by Medical Xpress", or a
+    # venue line ("Radiology 2017 August").
     "venue": re.compile(
         r"\b(published|appeared|reported|featured)\s+(in|by)\s+(the\s+)?([a-z]+\s+){0,2}?[A-Z][\w'’]+"
-        r"|^[A-Z][\w&.\- ]{2,60}\s+(19|20)\d{2}\b"
+        rf"|{VENUE_LINE.pattern}"
     ),
     # A quoted title of three or more words: 'The paper, "Hippocampal Volume Changes after ..."'.
     "title": re.compile(r"[\"“'‘][A-Z][^\"”]{10,300}[\"”'’]"),
-    "money": re.compile(r"[$€£¥]\s?\d|\b\d[\d,.]*\s*(dollars|euros|pounds|usd|eur|gbp)\b", re.I),
+    "money": re.compile(rf"[$€£¥]\s?\d|\b{_NUMBER}\s*(dollars|euros|pounds|usd|eur|gbp)\b", re.I),
 }
 ANSWER_NOUNS = {
     "number": "a number",

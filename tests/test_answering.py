@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.answering import matches
+from assistant.answering import matches, metadata_terms
 from assistant.loading import load_file
 from assistant.pipeline import Assistant
 from assistant.records import Answer
@@ -112,6 +112,15 @@ def test_byline_answers_who_wrote_it(seed_assistant: Assistant) -> None:
     result = seed_assistant.answer("When was the Isha Health article on hippocampal volume published?")
     assert "February 29, 2024" in result.text
     assert result.citations[0].source == ISHA
+
+
+def test_metadata_lines_answer_for_who_and_when_and_sentences_do_not() -> None:
+    """A byline answers for its label's kind, a venue line for the journal; a sentence with a year for nothing."""
+    assert "author" in metadata_terms("Authors: Jane Doe, John Roe")
+    assert "date" in metadata_terms("Date: March 3, 2021")
+    assert "journal" in metadata_terms("Radiology 2017 August")
+    assert metadata_terms("Reviewed by Dr. Jane Doe") == set()
+    assert metadata_terms("The 2019 study found lower hippocampal volumes.") == set()
 
 
 def test_every_answer_sentence_is_a_cited_quote(seed_assistant: Assistant) -> None:

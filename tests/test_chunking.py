@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from assistant.chunking import Chunker, sentence_spans
+from assistant.chunking import Chunker, is_heading, sentence_spans
 from assistant.loading import load_corpus
 from assistant.records import Document
 from tests.conftest import SEED_CORPUS
@@ -86,3 +86,11 @@ def test_sentence_spans_handle_abbreviations() -> None:
         "A heading",
         "J. Smith agreed.",
     ]
+
+
+def test_bylines_and_venue_lines_are_not_headings() -> None:
+    """Bylines and venue lines are metadata; a heading that merely holds a year is still a heading."""
+    assert not is_heading("Written by Isha Team")
+    assert not is_heading("Author: Jane Doe")
+    assert not is_heading("Radiology 2017 August")
+    assert is_heading("Outcomes Since 2019 In Practice")

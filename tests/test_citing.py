@@ -71,7 +71,7 @@ def test_marker_forms_are_all_read(raw: str) -> None:
     """[1, 3], [1][3], [Passage 3] and [1-3] are read; passage 1 does not support the claim and is dropped."""
     statements = split_statements(raw)
     assert len(statements) == 1
-    assert {1, 3} <= set(statements[0].cited)
+    assert {1, 3} <= set(statements[0].citations)
     checked = check(raw, PASSAGES)
     assert len(checked.citations) == 1
     assert checked.citations[0].source == "lantern.txt"
@@ -155,11 +155,11 @@ def test_abstention_phrase_beside_a_supported_answer_is_not_an_abstention() -> N
 def test_markers_after_the_full_stop_stay_with_their_sentence() -> None:
     """'Claim. [2] Next claim. [3]' pairs each marker with the sentence before it; '[4] Claim' opens a line."""
     statements = split_statements("First claim here. [2] Second claim here. [3]\n- third item [1]\n[4][5] Fourth.")
-    assert [(s.text, s.cited) for s in statements] == [
-        ("First claim here.", [2]),
-        ("Second claim here.", [3]),
-        ("- third item", [1]),
-        ("Fourth.", [4, 5]),
+    assert [(s.text, s.citations) for s in statements] == [
+        ("First claim here.", (2,)),
+        ("Second claim here.", (3,)),
+        ("- third item", (1,)),
+        ("Fourth.", (4, 5)),
     ]
 
 
@@ -171,3 +171,26 @@ def test_a_yes_no_verdict_opens_the_answer_without_needing_a_citation(verdict: s
     assert checked.text.endswith("[1]")
     assert not checked.warnings
     assert (checked.supported, checked.statements) == (1, 1)
+
+
+def test_statements_are_sentences_and_bare_markers_are_not_statements() -> None:
+    """Abbreviations do not end a statement; a marker after a full stop does; a bare marker is no statement."""
+    statements = split_statements("Dr. Smith measured vitamin D. [2] Levels rose [1].")
+    assert [(s.text, s.citations) for s in statements] == [
+        ("Dr. Smith measured vitamin D.", (2,)),
+        ("Levels rose.", (1,)),
+    ]
+    assert split_statements("[1]") == []
+
+
+def test_runs_of_quotes_share_the_marker_that_closes_them() -> None:
+    """In the assistant's own answers a marker closes a quote: every sentence since the last marker cites it."""
+    statements = split_statements(
+        "A first quote. A second one. [1] Radiology 2017 August [2] An uncited one.", runs=True
+    )
+    assert [(s.text, s.citations) for s in statements] == [
+        ("A first quote.", (1,)),
+        ("A second one.", (1,)),
+        ("Radiology 2017 August", (2,)),
+        ("An uncited one.", ()),
+    ]

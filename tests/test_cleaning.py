@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from assistant.cleaning import classify, clean_blocks, clean_text, normalise_markup
+from assistant.cleaning import BYLINE, VENUE_LINE, classify, clean_blocks, clean_text, normalise_markup, numbers
 from tests.conftest import DATA, SEED_CORPUS
 
 ANNOTATIONS = json.loads((DATA / "seed_furniture.json").read_text())["furniture"]
@@ -94,3 +94,23 @@ def test_heading_before_prose_is_kept_and_link_list_dropped() -> None:
     assert "Mapping Brain Activity" in text
     assert "Rapamycin" not in text
     assert "More Stories" not in text
+
+
+def test_numbers_drop_thousands_separators_and_include_units() -> None:
+    """Numbers are read with their decimals, without thousands separators, also inside units and names."""
+    assert numbers("1,000 people and 3.5 mg in 2017") == {"1000", "3.5", "2017"}
+    assert numbers("a 7T scanner, 50mg twice, the 2nd trial") == {"7", "50", "2"}
+    assert numbers("no figures here") == set()
+
+
+def test_bylines_are_whole_labels_and_venue_lines_whole_lines() -> None:
+    """A byline starts with a whole label ("By", not "Byzantine"); a venue line is a whole line with a year."""
+    assert BYLINE.match("Written by Isha Team")
+    assert BYLINE.match("Authors: Jane Doe, John Roe")
+    assert not BYLINE.match("Byzantine Mosaics")
+    assert not BYLINE.match("Dated Methods Revisited")
+    prose = "A long paragraph of prose about the mosaics of Ravenna that ends like a sentence."
+    assert clean_blocks(["Byzantine Mosaics", prose]).author == ""
+    assert VENUE_LINE.match("Radiology 2017 August")
+    assert not VENUE_LINE.match("The 2019 study found lower hippocampal volumes.")
+    assert not VENUE_LINE.match("Model 3000")

@@ -26,12 +26,12 @@ statements come out as unsupported at best.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from assistant.chunking import sentence_spans
+from assistant.cleaning import numbers
 from assistant.evaluation.metrics import Verdict
 from assistant.questions import ANTONYMS, NEGATION
 from assistant.retrieval import analyse
@@ -45,8 +45,6 @@ THRESHOLD = 0.66
 # The closest evidence sentence must hold this share of the statement's words before a negation,
 # direction or number mismatch with it counts as a contradiction rather than a different topic.
 CONTRADICTION_OVERLAP = 0.6
-
-_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\w])")
 
 
 @dataclass(frozen=True)
@@ -70,11 +68,6 @@ class Judge(Protocol):
     def describe(self) -> dict[str, object]:
         """What identifies this judge in a report: name, version, parameters."""
         ...
-
-
-def numbers(text: str) -> set[str]:
-    """The numbers written in `text`, thousands separators removed ("1,000" -> "1000")."""
-    return {n.replace(",", "") for n in _NUMBER.findall(text)}
 
 
 def _negated(text: str) -> bool:
@@ -113,7 +106,7 @@ class OfflineJudge:
     """Lexical coverage plus embedding similarity, with calibrated thresholds (module docstring)."""
 
     name = "offline"
-    version = "1"
+    version = "2"  # 2: numbers inside units and names count too ("50mg", "7T"), as `cleaning.numbers` reads them
 
     def __init__(self, embedder: Embedder, *, weight: float = WEIGHT, threshold: float = THRESHOLD) -> None:
         self.embedder = embedder

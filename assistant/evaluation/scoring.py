@@ -20,7 +20,7 @@ from assistant.evaluation import metrics
 from assistant.evaluation.golden import GoldenItem, score
 from assistant.evaluation.judges import Judge, Judgement
 from assistant.evaluation.metrics import Verdict
-from assistant.evaluation.statements import split_statements
+from assistant.evaluation.statements import claims
 from assistant.records import Answer
 
 PASS, FAIL, ERROR, SOURCE_MISSING = "pass", "fail", "error", "source_missing"
@@ -66,7 +66,7 @@ class QuestionResult:
 
 def judge_statements(answer: Answer, judge: Judge) -> dict[str, Any]:
     """Faithfulness and citation quality of one answer (see the module docstring)."""
-    statements = [] if answer.abstained else split_statements(answer.text)
+    statements = [] if answer.abstained else claims(answer.text)
     cited = {c.number: c.text for c in answer.citations}
     memo: dict[tuple[str, tuple[str, ...]], Judgement] = {}
 
