@@ -1,6 +1,7 @@
 """Speed of the local generative answerer: model load, time to first token, tokens per second.
 
-Run from the repo root:  .venv/bin/python evals/bench_llm.py [--model qwen2.5-coder-1.5b] [--questions 8]
+Run from the repo root:
+    .venv/bin/python evals/bench_llm.py [--model qwen2.5-coder-1.5b] [--questions 8] [--passage-tokens N]
 
 The seed corpus is indexed in a temporary folder; --questions golden questions, taken in turn from
 each kind (fact, paraphrase, follow-up with history, across documents, false premise,
@@ -11,7 +12,9 @@ unanswerable), are answered through `Assistant.stream` with the local backend (d
   a follow-up also the model's rewriting of it into a standalone question);
 - tokens per second: the answer's tokens (counted with the model's own tokenizer) after the first,
   over the time from the first to the last;
-- prompt tokens: the chat prompt as the model sees it (instructions, fenced passages, question);
+- prompt tokens: the chat prompt as the model sees it (instructions, fenced passages, question), with the
+  passages the answer was given (`--passage-tokens`: how much passage text it reads, `llm.passage_tokens`;
+  0 gives whole passages, as before windows existed);
 - correct: the golden set's scoring (`assistant/evaluation/golden.py`) of the final answer (a
   fallback counts as what it is, the extractive answer), beside the extractive answerer's score on
   the same questions, and citations that are not verbatim spans.
@@ -61,6 +64,12 @@ def main() -> int:
     parser.add_argument("--model", default=DEFAULT_MODEL, help="installed model name or .gguf path")
     parser.add_argument("--questions", type=int, default=8, help="golden questions to answer")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: every core)")
+    parser.add_argument(
+        "--passage-tokens",
+        type=int,
+        default=LLMSettings().passage_tokens,
+        help="tokens of passage text the model reads (0: whole passages, the earlier prompt)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -69,7 +78,7 @@ def main() -> int:
             corpus=root / "corpus",
             store=StoreSettings(path=root / "index"),
             answering=AnsweringSettings(answerer="local"),
-            llm=LLMSettings(model=args.model, threads=args.threads),
+            llm=LLMSettings(model=args.model, threads=args.threads, passage_tokens=args.passage_tokens),
         )
         assistant = Assistant(settings)
         assistant.ingest(progress=False)
@@ -99,7 +108,7 @@ def main() -> int:
             if result is None or not stamps:
                 continue
             tokens = model.tokens("".join(pieces))
-            fitted = generative.budget.passages(item.question, assistant.retrieve(result.standalone_question))
+            fitted = generative.budget.passages(item.question, result.passages)
             prompt = generative.chain.first.invoke(  # type: ignore[attr-defined]
                 {"passages": format_passages(fitted), "question": item.question}
             )

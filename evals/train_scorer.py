@@ -150,6 +150,15 @@ def squad_questions(articles: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def per_article_sample(questions: list[dict[str, Any]], n: int, seed: int = SEED) -> list[dict[str, Any]]:
+    """A seeded sample of n questions of each article (a slice for quick runs)."""
+    rng = random.Random(seed)
+    by_article: dict[str, list[dict[str, Any]]] = {}
+    for q in questions:
+        by_article.setdefault(q["article"], []).append(q)
+    return [q for qs in by_article.values() for q in rng.sample(qs, min(n, len(qs)))]
+
+
 def balanced_sample(questions: list[dict[str, Any]], n: int, seed: int = SEED) -> list[dict[str, Any]]:
     """A seeded sample of n questions, half answerable and half not (the benchmark's protocol)."""
     rng = random.Random(seed)
@@ -502,11 +511,7 @@ def main(argv: list[str] | None = None) -> int:
             (corpus / f"{article['title']}.txt").write_text(squad_file_text(article), encoding="utf-8")
         questions = squad_questions(articles)
         if args.questions:
-            rng = random.Random(SEED)
-            by_article: dict[str, list[dict[str, Any]]] = {}
-            for q in questions:
-                by_article.setdefault(q["article"], []).append(q)
-            questions = [q for qs in by_article.values() for q in rng.sample(qs, min(args.questions, len(qs)))]
+            questions = per_article_sample(questions, args.questions)
         saved = work / "features.json"
         if args.reuse and saved.is_file():
             items = [Item(**row) for row in json.loads(saved.read_text(encoding="utf-8"))]

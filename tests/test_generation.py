@@ -260,3 +260,26 @@ def test_selected_passages_follow_the_ranking_then_retrieval_order() -> None:
     ranked = [Ranked(passages[2]), Ranked(passages[2]), Ranked(passages[0])]
     assert [p.chunk_id for p in selected_passages(passages, ranked, 3)] == ["a#2", "a#0", "a#1"]
     assert selected_passages(passages, [], 2) == passages[:2]
+
+
+def test_selected_passages_cut_to_sentence_windows_within_the_token_budget() -> None:
+    """With a token budget each passage becomes whole sentences around its best one, with exact offsets."""
+    document = "Heading line\n" + " ".join(f"Sentence number {i} says something about topic {i}." for i in range(12))
+    start = 13
+    passage = Passage("d#0", "d.txt", "D", document[start:], start, len(document), 1.0)
+    other = Passage("e#0", "e.txt", "E", "Only one sentence here.", 0, 23, 0.5)
+    target = document.index("Sentence number 6")
+
+    class Ranked:
+        def __init__(self, passage: Passage, at: int) -> None:
+            self.passage = passage
+            self.start = at
+
+    windows = selected_passages([passage, other], [Ranked(passage, target)], 2, tokens=60)
+    first = windows[0]
+    assert first.text == document[first.start : first.end]
+    assert "Sentence number 6 says" in first.text
+    assert first.text.startswith("Sentence number") and first.text.endswith(".")
+    assert len(first.text.split()) < len(passage.text.split()) / 2
+    assert windows[1] == other  # fits whole: unchanged
+    assert selected_passages([passage], [Ranked(passage, target)], 1) == [passage]  # no budget: whole passage

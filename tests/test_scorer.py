@@ -89,3 +89,14 @@ def test_training_script_runs_on_a_slice(tmp_path: Path) -> None:
     for fold in saved:
         Scorer.from_dict(fold["scorer"])
     assert "held-out articles" in done.stdout
+
+
+@pytest.mark.slow
+def test_reranker_experiment_runs_on_a_slice() -> None:
+    """evals/train_reranker.py (the cross-encoder measurement) runs on 4 articles and prints its table."""
+    command = [sys.executable, str(REPO / "evals" / "train_reranker.py"), "--articles", "4", "--questions", "6"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line for line in done.stdout.splitlines() if line.strip().startswith("K=")]
+    assert len(rows) == 32
+    assert sum("<- fewest candidates near the best" in line for line in rows) == 1
