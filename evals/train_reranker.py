@@ -73,6 +73,7 @@ EPOCHS = 3.0
 QUESTIONS_PER_STEP = 4
 SCALE = 2.0  # LoRA's alpha / rank
 NEAR_BEST = 0.003
+TOP_K_MAX = 8  # candidates scored per question (the weight and K are chosen among these)
 WEIGHTS = (0.0, 0.125, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 N_FOLDS = 4
 SEED = 0
@@ -109,29 +110,27 @@ def read_candidates(work: Path, articles: list[dict[str, Any]], questions: list[
     return rows
 
 
-class LoRA:
-    """Builds the trainable top layers (imported lazily: torch is a training-time dependency)."""
+def with_lora(layers: Any, rank: int) -> Any:
+    """`layers` with a rank-`rank` LoRA update beside every linear map of MODULES (torch is imported here:
+    it is a training-time dependency)."""
+    import torch
 
-    @staticmethod
-    def wrap(layers: Any, rank: int) -> Any:
-        import torch
+    class _Linear(torch.nn.Module):
+        def __init__(self, base: torch.nn.Linear) -> None:
+            super().__init__()
+            self.base = base
+            self.lora_a = torch.nn.Parameter(torch.randn(rank, base.in_features) / math.sqrt(base.in_features))
+            self.lora_b = torch.nn.Parameter(torch.zeros(base.out_features, rank))
 
-        class _Linear(torch.nn.Module):
-            def __init__(self, base: torch.nn.Linear) -> None:
-                super().__init__()
-                self.base = base
-                self.lora_a = torch.nn.Parameter(torch.randn(rank, base.in_features) / math.sqrt(base.in_features))
-                self.lora_b = torch.nn.Parameter(torch.zeros(base.out_features, rank))
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.base(x) + (x @ self.lora_a.T @ self.lora_b.T) * SCALE
 
-            def forward(self, x: torch.Tensor) -> torch.Tensor:
-                return self.base(x) + (x @ self.lora_a.T @ self.lora_b.T) * SCALE
-
-        for layer in layers:
-            for name in MODULES:
-                parent, _, leaf = name.rpartition(".")
-                owner = layer.get_submodule(parent)
-                setattr(owner, leaf, _Linear(getattr(owner, leaf)))
-        return layers
+    for layer in layers:
+        for name in MODULES:
+            parent, _, leaf = name.rpartition(".")
+            owner = layer.get_submodule(parent)
+            setattr(owner, leaf, _Linear(getattr(owner, leaf)))
+    return layers
 
 
 class Trainer:
@@ -153,6 +152,7 @@ class Trainer:
         tokenizer = Tokenizer.from_file(str(bundled_model_path() / "tokenizer.json"))
         tokenizer.enable_truncation(MAX_TOKENS)
         tokenizer.no_padding()
+        self.k = k  # candidates per question the frozen layers ran on, and the folds score
         self.pairs = [(i, j) for i, r in enumerate(rows) for j in range(min(k, len(r["cands"])))]
         encoded = tokenizer.encode_batch([(rows[i]["question"], rows[i]["cands"][j]["text"]) for i, j in self.pairs])
         self.lengths = [len(e.ids) for e in encoded]
@@ -200,7 +200,7 @@ class Trainer:
         torch = self.torch
         torch.manual_seed(SEED)
         rng = random.Random(SEED)
-        top = LoRA.wrap(copy.deepcopy(self.bert.encoder.layer[self.bottom :]), RANK)
+        top = with_lora(copy.deepcopy(self.bert.encoder.layer[self.bottom :]), RANK)
         head = torch.nn.Linear(self.bert.config.hidden_size, 1)
         groups: dict[int, list[int]] = {}
         for x, (i, j) in enumerate(self.pairs):
@@ -245,13 +245,8 @@ class Trainer:
                 batch = tests[s : s + 64]
                 for x, value in zip(batch, self.forward(top, head, batch).tolist(), strict=True):
                     i, j = self.pairs[x]
-                    scored.setdefault(self.rows[i]["qid"], [0.0] * min(TOP_K_MAX, len(self.rows[i]["cands"])))[j] = (
-                        value
-                    )
+                    scored.setdefault(self.rows[i]["qid"], [0.0] * min(self.k, len(self.rows[i]["cands"])))[j] = value
         return scored
-
-
-TOP_K_MAX = 8  # candidates scored per question (the weight and K are chosen among these)
 
 
 def first_right(rows: list[dict], scores: dict[str, list[float]], weight: float, k: int) -> float:
