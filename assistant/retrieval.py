@@ -16,8 +16,9 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -254,7 +255,8 @@ class LexicalIndex:
         """Write the index to `path` (atomically: a temporary file renamed into place)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-        chunks = json.dumps([list(astuple(c)) for c in self.chunks])
+        row = attrgetter(*(f.name for f in fields(ChunkInfo)))  # astuple copies recursively: 10x slower
+        chunks = json.dumps([row(c) for c in self.chunks])
         with partial.open("wb") as handle:
             np.savez(
                 handle,

@@ -80,3 +80,13 @@ def test_span_vectors_read_each_sentence_in_its_text(embedder: Embedder) -> None
     assert float(np.dot(first, drug)) > float(np.dot(first, bakery)) + 0.2
     assert float(np.dot(second, bakery)) > float(np.dot(second, drug)) + 0.2
     assert pooled[1][0] is not None and pooled[1][1] is None  # the second span lies beyond 256 tokens
+
+
+def test_langchain_wrapper_is_a_langchain_embeddings(embedder: Embedder) -> None:
+    """Embedder.langchain() passes LangChain's type checks and returns the embedder's own vectors."""
+    from langchain_core.embeddings import Embeddings
+
+    wrapped = embedder.langchain()
+    assert isinstance(wrapped, Embeddings)
+    assert np.allclose(wrapped.embed_query("a question"), embedder.encode(["a question"])[0], atol=1e-6)
+    assert len(wrapped.embed_documents(["one", "two"])) == 2

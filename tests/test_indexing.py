@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from assistant.errors import CorpusError
-from assistant.indexing import sentence_id
+from assistant.indexing import load_manifest, manifest_path, sentence_id
 from assistant.pipeline import Assistant
 from assistant.retrieval import LexicalIndex, lexical_path
 from assistant.settings import ChunkingSettings
@@ -175,7 +175,9 @@ QUERIES = ["magnetization transfer ratio", "ketamine hippocampal volume", "zebra
 
 
 def _assert_saved_lexical_index_matches_the_store(assistant: Assistant) -> None:
-    """The saved lexical index of the current generation equals one built afresh from the store."""
+    """The saved lexical index and manifest of the current generation equal the store's own."""
+    manifest = load_manifest(manifest_path(assistant.store.settings.path, assistant.store.generation()))
+    assert manifest == assistant.store.file_records()
     saved = LexicalIndex.load(lexical_path(assistant.store.settings.path, assistant.store.generation()))
     assert saved is not None
     fresh = LexicalIndex(assistant.store.all_chunks())
@@ -190,7 +192,7 @@ def _assert_saved_lexical_index_matches_the_store(assistant: Assistant) -> None:
 def test_lexical_index_is_saved_edited_and_loaded_not_rebuilt(
     seed_root: Path, make_assistant: Callable[..., Assistant]
 ) -> None:
-    """Ingest saves the BM25 index; an update edits it; a new process loads it without reading every chunk."""
+    """Ingest saves the BM25 index and manifest; an update edits them; a new process loads them, reading no chunk."""
     shutil.copy(DATA / "sample.md", seed_root / "corpus" / "notes.md")
     first = make_assistant(seed_root)
     first.ingest(progress=False)
@@ -208,6 +210,10 @@ def test_lexical_index_is_saved_edited_and_loaded_not_rebuilt(
     def no_full_read() -> None:
         raise AssertionError("the lexical index was rebuilt from the store")
 
+    def no_manifest_read() -> None:
+        raise AssertionError("the manifest was read from the store, not from its snapshot")
+
     reader.store.all_chunks = no_full_read  # type: ignore[assignment,method-assign]
+    reader.store.file_records = no_manifest_read  # type: ignore[assignment,method-assign]
     reader.ensure_index()
     assert reader.retriever.search("zebrafish larvae", k=1)[0].source == path.name
