@@ -551,7 +551,7 @@ class ExtractiveAnswerer:
             reference=reference,
         )
         if ranking.detail:
-            return self._abstain(base, ranking.detail, passages)
+            return self.abstain(base, ranking.detail, passages)
         question, ranked = ranking.question, ranking.sentences
         by_rule = sorted(ranked, key=lambda s: (-s.score, s.rank, s.start))
         # A question about something the corpus never mentions cannot be contradicted by it.
@@ -572,7 +572,7 @@ class ExtractiveAnswerer:
             return self._compose(base, metadata[:1], reason="")
         if question.answer_type in MEASURED_TYPES and not any(s.features["evidence"] for s in ranked):
             # "How many ...?" and no candidate holds a number at all: nothing here can answer it.
-            return self._abstain(
+            return self.abstain(
                 base, f"the documents do not give {ANSWER_NOUNS[question.answer_type]} for that", passages
             )
         if ranking.confidence < self.scorer.threshold:
@@ -585,7 +585,7 @@ class ExtractiveAnswerer:
                 detail = f"the documents do not give {ANSWER_NOUNS[question.answer_type]} for that"
             else:
                 detail = "no passage answers the question closely enough"
-            return self._abstain(base, detail, passages)
+            return self.abstain(base, detail, passages)
         return self._compose(base, self._select(question, ranked), reason="")
 
     def rank(
@@ -899,7 +899,8 @@ class ExtractiveAnswerer:
         base.reason = reason
         return base
 
-    def _abstain(self, base: Answer, detail: str, passages: list[Passage]) -> Answer:
+    def abstain(self, base: Answer, detail: str, passages: list[Passage]) -> Answer:
+        """`base` turned into an abstention that says `detail`, with the first passages as related reading."""
         related = [Citation(i + 1, p.source, p.title, p.text, p.start, p.end) for i, p in enumerate(passages[:3])]
         base.text = abstention_text(detail)
         if related:

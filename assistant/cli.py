@@ -26,6 +26,11 @@ def _parser() -> argparse.ArgumentParser:
         choices=["extractive", "local", "openai", "ollama"],
         help="who composes answers (default: extractive, or ASSISTANT_ANSWERING__ANSWERER)",
     )
+    parser.add_argument(
+        "--verifier",
+        choices=["off", "local", "openai", "ollama"],
+        help="a language model that checks extractive answers (default: off, or ASSISTANT_ANSWERING__VERIFIER)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     ingest = commands.add_parser("ingest", help="build or update the index from the corpus folder")
@@ -84,9 +89,9 @@ def _settings(args: argparse.Namespace) -> object:
     if args.index:
         base = Settings().store
         overrides["store"] = StoreSettings(**{**base.model_dump(), "path": Path(args.index)})
-    if getattr(args, "answerer", None):
-        base_answering = Settings().answering
-        overrides["answering"] = base_answering.model_copy(update={"answerer": args.answerer})
+    chosen = {key: getattr(args, key) for key in ("answerer", "verifier") if getattr(args, key, None)}
+    if chosen:
+        overrides["answering"] = Settings().answering.model_copy(update=chosen)
     return Settings(**overrides)  # type: ignore[arg-type]
 
 

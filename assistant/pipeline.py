@@ -121,6 +121,7 @@ class Assistant:
         embedder: Embedder | None = None,
         store: ChromaStore | None = None,
         chat_model: BaseChatModel | None = None,
+        verifier_model: BaseChatModel | None = None,
     ) -> None:
         self.settings = settings if settings is not None else Settings()
         self.embedder = embedder or Embedder()
@@ -130,6 +131,7 @@ class Assistant:
         self._answerer: ExtractiveAnswerer | None = None
         self._chat_model = chat_model  # any LangChain chat model; else built from the settings on first use
         self._generative: GenerativeAnswerer | None = None
+        self._verifier = verifier_model  # checks extractive answers (`answering.verifier`); built on first use
         self._lock = threading.RLock()
         self._skipped: dict[str, tuple[int, int]] = {}  # unreadable files by (size, mtime) seen
         self._generation: str | None = None  # the index generation this process's view was loaded at
@@ -341,6 +343,37 @@ class Assistant:
         mark = time.perf_counter()
         result = self.answerer.answer(text, context.passages, **context.answer_arguments())
         timings["compose"] = time.perf_counter() - mark
+        if not result.abstained and (self._verifier is not None or self.settings.answering.verifier != "off"):
+            mark = time.perf_counter()
+            result = self._verified(result, context.passages)
+            timings["verify"] = time.perf_counter() - mark
+        return result
+
+    def _verified(self, result: Answer, passages: list[Passage]) -> Answer:
+        """`result`, or an abstention when the verifier model says its text does not answer the question.
+
+        A verifier that fails or gives no verdict leaves the answer as it is, with a warning.
+        """
+        from assistant.verifying import verify
+
+        try:
+            with self._lock:
+                if self._verifier is None:
+                    from assistant.llm import build_chat_model
+
+                    self._verifier = build_chat_model(self.settings.answering.verifier, self.settings.llm)
+            supported = verify(self._verifier, result.question, result.text, timeout=self.settings.llm.timeout)
+        except BackendError as exc:
+            result.warnings.append(f"not verified: {exc}")
+            return result
+        if supported is None:
+            result.warnings.append("not verified: the verifier gave no yes or no")
+        elif not supported:
+            result = self.answerer.abstain(
+                replace(result, citations=[]),
+                "the verifier model found that the best passages do not state the answer",
+                passages,
+            )
         return result
 
     def context(

@@ -61,6 +61,12 @@ class AnsweringSettings(_Section):
         description="Which answerer composes answers: extractive (no language model), local (a GGUF model "
         "in-process), openai (an OpenAI-compatible server) or ollama; generative ones fall back to extractive",
     )
+    verifier: Literal["off", "local", "openai", "ollama"] = Field(
+        "off",
+        description="A language model (the llm settings' one, on this backend) that checks each extractive answer; "
+        "the assistant abstains when it says the quoted text does not answer the question (1.5-3 s per answer "
+        "with the local model)",
+    )
     max_question_chars: int = Field(2000, ge=10, description="Longer questions are refused with a clear error")
     max_sentences: int = Field(4, ge=1, le=12, description="Most sentences an extractive answer quotes")
     history_turns: int = Field(3, ge=0, description="How many earlier user turns a follow-up may draw on")

@@ -3,7 +3,7 @@
 Run from the repo root (about 5 minutes on 2 cores, 3 once the PubMedQA index exists; `evals/train_scorer.py`
 must have written evals/scorer_folds.json for the current features):
     .venv/bin/python evals/bench_qa.py [--questions 200] [--skip-langchain] [--skip-scifact] [--skip-pubmedqa]
-        [--json PATH]
+        [--json PATH] [--verifier local|openai|ollama]
 
 Rows, every one through `Assistant.answer()` with no history and the default (extractive) answerer:
 1. SQuAD 2.0 open corpus. The 8 articles of `squad2/dev-half.json` are the corpus (one file each: title line,
@@ -24,6 +24,10 @@ Rows, every one through `Assistant.answer()` with no history and the default (ex
    the first citation is a relevant abstract.
 4. PubMedQA: the 1,000 PQA-L abstracts as the corpus, the 500 test questions: the question's own abstract is
    the first citation.
+With --verifier BACKEND, every section also gets a row with `answering.verifier` set to that backend (the
+language model checks each extractive answer; see assistant/verifying.py): SQuAD "learned + <backend> verifier,
+leave-articles-out" (the fold scorers), and golden and SciFact "with the verifier". About 2.5 s more per answer
+that is not an abstention with the local model.
 Latency p50/p95 are warm `answer()` wall times in this process. The table (markdown) goes to stdout, progress to
 stderr.
 """
@@ -63,6 +67,7 @@ from assistant.scorer import Scorer, default_scorer  # noqa: E402
 from assistant.settings import Settings, StoreSettings  # noqa: E402
 
 WORK = ROOT / "evals" / "bench" / "qa"
+GOLDEN = ROOT / "evals" / "golden.jsonl"
 FOLDS = ROOT / "evals" / "scorer_folds.json"
 
 
@@ -143,7 +148,14 @@ def timed(assistant: Assistant, question: str) -> tuple[Answer, float]:
     return result, time.perf_counter() - started
 
 
-def squad_rows(embedder: Embedder, n_questions: int, langchain: bool) -> list[Row]:
+def verifying(assistant: Assistant, verifier: str) -> Assistant:
+    """An Assistant over the same index whose extractive answers the `verifier` backend checks."""
+    answering = assistant.settings.answering.model_copy(update={"verifier": verifier})
+    settings = assistant.settings.model_copy(update={"answering": answering})
+    return Assistant(settings, embedder=assistant.embedder, store=assistant.store)
+
+
+def squad_rows(embedder: Embedder, n_questions: int, langchain: bool, verifier: str | None = None) -> list[Row]:
     """The SQuAD open-corpus rows."""
     articles = squad_articles(SQUAD, None)
     corpus = WORK / "squad" / "corpus"
@@ -161,6 +173,8 @@ def squad_rows(embedder: Embedder, n_questions: int, langchain: bool) -> list[Ro
     shipped = default_scorer()
     timed(assistant, "warm-up question about the corpus")
     rows = [Row("learned, leave-articles-out"), Row("learned, shipped (in-sample)"), Row("never abstains")]
+    checked = verifying(assistant, verifier) if verifier else None
+    checked_row = Row(f"learned + {verifier} verifier, leave-articles-out")
     for q in questions:
         scorer = folds[q["article"]]
         answerer = assistant.answerer
@@ -169,7 +183,14 @@ def squad_rows(embedder: Embedder, n_questions: int, langchain: bool) -> list[Ro
             result, seconds = timed(assistant, q["question"])
             words = None if result.abstained else answer_words(result)
             row.add(q["answerable"], squad_passes(result, q["answerable"], q["golds"]), words, seconds)
+        if checked is not None:
+            checked.answerer.scorer = scorer
+            result, seconds = timed(checked, q["question"])
+            words = None if result.abstained else answer_words(result)
+            checked_row.add(q["answerable"], squad_passes(result, q["answerable"], q["golds"]), words, seconds)
     answerer.scorer = shipped
+    if checked is not None:
+        rows.append(checked_row)
     log(f"SQuAD: {len(questions)} questions answered")
     if langchain:
         rows.append(langchain_row(corpus, questions))
@@ -206,7 +227,7 @@ def langchain_row(corpus: Path, questions: list[dict[str, Any]]) -> Row:
     return row
 
 
-def golden_row(embedder: Embedder) -> dict[str, Any]:
+def golden_row(embedder: Embedder, verifier: str | None = None) -> dict[str, Any]:
     """The golden set on the seed corpus, scored as the tests score it."""
     root = WORK / "golden"
     shutil.rmtree(root, ignore_errors=True)
@@ -216,7 +237,7 @@ def golden_row(embedder: Embedder) -> dict[str, Any]:
         embedder=embedder,
     )
     assistant.ingest(progress=False)
-    report = run_golden(assistant, load_golden(ROOT / "evals" / "golden.jsonl"))
+    report = run_golden(verifying(assistant, verifier) if verifier else assistant, load_golden(GOLDEN))
     answerable = [r for r in report.results if r.answerable]
     unanswerable = [r for r in report.results if not r.answerable]
     return {
@@ -243,8 +264,8 @@ def cited_first(assistant: Assistant, questions: list[tuple[str, Callable[[str],
     }
 
 
-def scifact_row(embedder: Embedder) -> dict[str, Any]:
-    """SciFact claims over 500 abstracts."""
+def scifact_rows(embedder: Embedder, verifier: str | None = None) -> list[dict[str, Any]]:
+    """SciFact claims over 500 abstracts (and again with the verifier, when one is given)."""
     root = WORK / "scifact"
     shutil.rmtree(root, ignore_errors=True)
     abstracts, claims = bench_scale.load(bench_scale.DATA, 500, 60)
@@ -257,7 +278,10 @@ def scifact_row(embedder: Embedder) -> dict[str, Any]:
     pairs: list[tuple[str, Callable[[str], bool]]] = [
         (c.text, lambda source, c=c: source.removesuffix(".md") in c.relevant) for c in claims
     ]
-    return cited_first(assistant, pairs)
+    rows = [cited_first(assistant, pairs)]
+    if verifier:
+        rows.append(cited_first(verifying(assistant, verifier), pairs))
+    return rows
 
 
 def pubmedqa_row(embedder: Embedder) -> dict[str, Any]:
@@ -287,11 +311,15 @@ def show(record: dict[str, Any]) -> None:
             f"| {row['name']} | {row['answerable']} | {row['unanswerable_abstained']} | {row['overall']:.3f} "
             f"| {row['median_words']} | {row['p50_ms']} | {row['p95_ms']} |"
         )
-    golden = record["golden"]
-    print(
-        f"\nGolden set (seed corpus): answerable {golden['answerable']}, unanswerable abstained {golden['abstained']}"
-    )
-    for name, label in (("scifact", "SciFact claims, 500 abstracts"), ("pubmedqa", "PubMedQA, 1,000 abstracts")):
+    for name, label in (("golden", "Golden set (seed corpus)"), ("golden_verified", "Golden set, with the verifier")):
+        if name in record:
+            golden = record[name]
+            print(f"\n{label}: answerable {golden['answerable']}, unanswerable abstained {golden['abstained']}")
+    for name, label in (
+        ("scifact", "SciFact claims, 500 abstracts"),
+        ("scifact_verified", "SciFact claims, with the verifier"),
+        ("pubmedqa", "PubMedQA, 1,000 abstracts"),
+    ):
         if name in record:
             r = record[name]
             print(
@@ -308,15 +336,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-scifact", action="store_true", help="leave out the SciFact claims")
     parser.add_argument("--skip-pubmedqa", action="store_true", help="leave out PubMedQA")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers to this file")
+    parser.add_argument(
+        "--verifier", choices=["local", "openai", "ollama"], help="add rows with this backend checking the answers"
+    )
     args = parser.parse_args(argv)
     embedder = Embedder()
     record: dict[str, Any] = {"date": datetime.now().isoformat(timespec="seconds"), "commit": bench_scale.commit()}
     record["squad_questions"] = args.questions
-    record["squad"] = [row.record() for row in squad_rows(embedder, args.questions, not args.skip_langchain)]
+    rows = squad_rows(embedder, args.questions, not args.skip_langchain, args.verifier)
+    record["squad"] = [row.record() for row in rows]
     record["golden"] = golden_row(embedder)
+    if args.verifier:
+        record["golden_verified"] = golden_row(embedder, args.verifier)
     log("golden set answered")
     if not args.skip_scifact:
-        record["scifact"] = scifact_row(embedder)
+        scifact = scifact_rows(embedder, args.verifier)
+        record["scifact"] = scifact[0]
+        if args.verifier:
+            record["scifact_verified"] = scifact[1]
         log("SciFact claims answered")
     if not args.skip_pubmedqa:
         record["pubmedqa"] = pubmedqa_row(embedder)

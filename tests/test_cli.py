@@ -100,3 +100,21 @@ def test_ask_and_chat_stream_a_local_model_answer(cli_root: Path, monkeypatch: p
     chat = io.StringIO()
     assert main(["--answerer", "local", "chat"], stdin=stdin, stdout=chat) == 0
     assert sum(chat.getvalue().count(end) for end in ("Sources:", "Note:", "Related passages")) >= 2
+
+
+@pytest.mark.llm
+@pytest.mark.skipif(not model_path("smollm2-135m").is_file(), reason="run `assistant models install smollm2-135m`")
+def test_ask_with_a_local_verifier_checks_the_answer(cli_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--verifier local runs the local model on the extractive answer: it keeps it, abstains, or says it could not."""
+    monkeypatch.setenv("ASSISTANT_LLM__MODEL", "smollm2-135m")
+    monkeypatch.setenv("ASSISTANT_LLM__CONTEXT_WINDOW", "2048")
+    stdout = io.StringIO()
+    question = "How many healthy controls were in the study?"
+    assert main(["--verifier", "local", "ask", "--json", question], stdout=stdout) == 0
+    result = json.loads(stdout.getvalue())
+    assert "verify" in result["timings_ms"]
+    if result["abstained"]:
+        assert "verifier" in result["reason"] and not result["citations"]
+    else:
+        assert result["citations"]
+        assert all(w.startswith("not verified") for w in result["warnings"])

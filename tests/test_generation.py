@@ -13,7 +13,7 @@ from assistant.errors import QuestionError
 from assistant.generation import Budget, answer_prompt, defuse, format_passages, standalone
 from assistant.models import model_path
 from assistant.pipeline import Assistant, selected_passages
-from assistant.records import Answer, Passage
+from assistant.records import Answer, Passage, abstention_text
 from assistant.settings import AnsweringSettings, LLMSettings
 from tests.conftest import make_settings
 
@@ -283,3 +283,54 @@ def test_selected_passages_cut_to_sentence_windows_within_the_token_budget() -> 
     assert len(first.text.split()) < len(passage.text.split()) / 2
     assert windows[1] == other  # fits whole: unchanged
     assert selected_passages([passage], [Ranked(passage, target)], 1) == [passage]  # no budget: whole passage
+
+
+def with_verifier(indexed: Assistant, verifier_model: object = None, **answering: object) -> Assistant:
+    """An extractive Assistant over the same index whose answers `verifier_model` (or the configured backend) checks."""
+    settings = indexed.settings.model_copy(
+        update={
+            "answering": AnsweringSettings(**answering),  # type: ignore[arg-type]
+            "llm": LLMSettings(timeout=5, openai={"base_url": "http://127.0.0.1:9/v1", "model": "m"}),  # type: ignore[arg-type]
+        }
+    )
+    return Assistant(settings, embedder=indexed.embedder, store=indexed.store, verifier_model=verifier_model)  # type: ignore[arg-type]
+
+
+def test_verifier_no_turns_an_answer_into_an_abstention(indexed: Assistant) -> None:
+    """A verifier that replies "no" makes the assistant abstain, citing nothing; "yes" keeps the answer as it was."""
+    plain = indexed.answer(COUNT)
+    assert not plain.abstained and plain.citations
+    rejected = with_verifier(indexed, recorded("No.")).answer(COUNT)
+    assert rejected.abstained and not rejected.citations
+    assert rejected.text.startswith(abstention_text(rejected.reason))
+    assert "verifier" in rejected.reason and rejected.related
+    kept = with_verifier(indexed, recorded("Yes, it does.")).answer(COUNT)
+    assert (kept.text, kept.abstained, kept.citations) == (plain.text, False, plain.citations)
+    assert "verify" in kept.timings
+
+
+def test_verifier_that_fails_or_says_neither_leaves_the_answer_with_a_warning(indexed: Assistant) -> None:
+    """An unreachable verifier backend, or a reply with no verdict, keeps the answer and says it was not verified."""
+    plain = indexed.answer(COUNT)
+    unreachable = with_verifier(indexed, verifier="openai").answer(COUNT)
+    assert (unreachable.text, unreachable.abstained) == (plain.text, False)
+    assert any(w.startswith("not verified: the verifier is unreachable") for w in unreachable.warnings)
+    vague = with_verifier(indexed, recorded("The text mentions otoliths.")).answer(COUNT)
+    assert (vague.text, vague.abstained) == (plain.text, False)
+    assert "not verified: the verifier gave no yes or no" in vague.warnings
+
+
+def test_verifier_reads_the_answer_fenced_and_without_markers(indexed: Assistant) -> None:
+    """The verifier gets the quoted text inside <text> fences, with no [n] markers, and the question."""
+    model = recorded("yes")
+    seen: list[str] = []
+    original = model._stream
+
+    def spy(messages, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(messages[-1].content)
+        return original(messages, *args, **kwargs)
+
+    object.__setattr__(model, "_stream", spy)
+    result = with_verifier(indexed, model).answer(COUNT)
+    assert seen and "<text>" in seen[0] and COUNT in seen[0]
+    assert "[1]" in result.text and "[1]" not in seen[0]
