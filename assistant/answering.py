@@ -46,10 +46,11 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import pairwise
+from typing import Any
 
 from assistant.chunking import heading_at, section_headings, sentence_spans
 from assistant.cleaning import BYLINE, VENUE_LINE, WORD, is_title_case, numbers
@@ -70,7 +71,7 @@ from assistant.questions import (
 from assistant.records import RELATED_NOTE, Answer, Citation, Passage, abstention_text
 from assistant.references import DocumentNames, Reference
 from assistant.retrieval import ChunkInfo, LexicalIndex, analyse
-from assistant.scorer import Scorer, default_scorer, sigmoid
+from assistant.scorer import default_scorer, sigmoid
 
 # Hand-set, not learned: the rules that abstain before any sentence is weighed, the composition of an
 # answer from ranked sentences, and the "blend" score (one input of the learned sentence model, which
@@ -124,13 +125,10 @@ class _Sentence:
     score: float = 0.0
     section: set[str] = field(default_factory=set)  # terms of the heading the sentence sits under
     meta: set[str] = field(default_factory=set)  # what a byline or date line answers for (`metadata_terms`)
+    evidence: bool = False  # holds the kind of answer a typed question asks for (`_has_evidence`)
     features: dict[str, float] = field(default_factory=dict)  # the learned sentence model's inputs
     logit: float = 0.0  # the learned sentence model's log-odds that this sentence answers
     probability: float = 0.0
-
-    @property
-    def key(self) -> tuple[str, int]:
-        return (self.passage.source, self.start)
 
 
 @dataclass
@@ -156,27 +154,23 @@ class Ranking:
 class _VectorCache:
     """A bounded LRU of sentence embeddings, so warm questions embed only new sentences."""
 
-    def __init__(self, size: int = 20000) -> None:
-        self.size = size
+    def __init__(self, embedder: Embedder, lookup: Callable[[list[str]], dict[str, list[float]]]) -> None:
+        self.embedder = embedder
+        self.lookup = lookup  # stored sentence vectors by id, from the index
+        self.size = 20000
         self.items: OrderedDict[str, list[float]] = OrderedDict()
         self.lock = threading.Lock()
 
-    def get_many(
-        self,
-        embedder: Embedder,
-        texts: list[str],
-        ids: list[str | None],
-        lookup: Callable[[list[str]], dict[str, list[float]]] | None = None,
-    ) -> list[list[float]]:
+    def get_many(self, texts: list[str], ids: list[str | None]) -> list[list[float]]:
         """Vectors of `texts`: from this cache, else from the index (by id), else embedded now."""
         with self.lock:
             missing = {t: i for t, i in zip(texts, ids, strict=True) if t not in self.items}
         if missing:
-            stored = lookup([i for i in missing.values() if i]) if lookup else {}
+            stored = self.lookup([i for i in missing.values() if i])
             found = {t: stored[i] for t, i in missing.items() if i and i in stored}
             rest = [t for t in missing if t not in found]
             if rest:
-                found.update(zip(rest, embedder.encode(rest), strict=True))
+                found.update(zip(rest, self.embedder.encode(rest), strict=True))
             with self.lock:
                 for text, vector in found.items():
                     self.items[text] = vector
@@ -205,8 +199,7 @@ _WHEN_WORDS = frozenset(analyse("year date"))
 
 def metadata_terms(text: str) -> set[str]:
     """Words a metadata line answers for: a byline answers "who wrote", a venue line "which journal"."""
-    byline = BYLINE.match(text)
-    if byline:
+    if byline := BYLINE.match(text):
         return set(analyse(_BYLINE_ANSWERS.get(" ".join(byline.group("label").lower().split()), "")))
     return set(analyse(_VENUE_ANSWERS)) if VENUE_LINE.match(text) else set()
 
@@ -245,17 +238,13 @@ def _repeats(sentence: _Sentence, other: _Sentence) -> bool:
     return bool(union) and len(sentence.terms & other.terms) / len(union) >= 0.8
 
 
-def _dot(a: list[float], b: list[float]) -> float:
-    return float(sum(x * y for x, y in zip(a, b, strict=True)))
-
-
 @dataclass
 class _Facts:
     """What the answerer knows about one document beyond its passages."""
 
     terms: set[str]  # every analysed term of the document, with the long forms of its acronyms
     expansions: dict[str, set[str]]  # acronym -> its long form's terms, as the document defines them
-    sentence_freq: dict[str, int]  # term -> sentences holding it ("" -> the sentence count)
+    sentence_freq: Counter[str]  # term -> sentences holding it ("" -> the sentence count)
     headings: list[tuple[int, str]]  # section headings (and FAQ questions) by offset
 
 
@@ -268,31 +257,30 @@ class _DocumentFacts:
 
     def __init__(self, lexical: LexicalIndex) -> None:
         self._chunks: dict[str, list[ChunkInfo]] = {}
+        self.defined: dict[str, dict[str, set[str]]] = {}  # source -> the expansions of its acronyms
         for chunk in lexical.chunks:
             self._chunks.setdefault(chunk.source, []).append(chunk)
+            self.defined.setdefault(chunk.source, {}).update({short: set(long) for short, long in chunk.defines})
         self._facts: dict[str, _Facts] = {}
 
     def of(self, source: str) -> _Facts:
         """The facts of `source` (empty ones for a document the index does not hold)."""
-        facts = self._facts.get(source)
-        if facts is None:
-            facts = self._facts[source] = self._work_out(self._chunks.get(source, []))
-        return facts
+        if source not in self._facts:
+            self._facts[source] = self._work_out(self._chunks.get(source, []), self.defined.get(source, {}))
+        return self._facts[source]
 
     @staticmethod
-    def _work_out(chunks: list[ChunkInfo]) -> _Facts:
-        facts = _Facts(set(), {}, {"": 0}, [])
+    def _work_out(chunks: list[ChunkInfo], expansions: dict[str, set[str]]) -> _Facts:
+        facts = _Facts(set(), expansions, Counter({"": 0}), [])
         seen: set[int] = set()
         for chunk in chunks:
             facts.terms.update(analyse(chunk.title + "\n" + chunk.text))
-            facts.expansions.update({short: set(long) for short, long in chunk.defines})
             for s, e in sentence_spans(chunk.text):
                 if chunk.start + s in seen:
                     continue
                 seen.add(chunk.start + s)
                 facts.sentence_freq[""] += 1
-                for term in set(analyse(chunk.text[s:e])):
-                    facts.sentence_freq[term] = facts.sentence_freq.get(term, 0) + 1
+                facts.sentence_freq.update(set(analyse(chunk.text[s:e])))
         if chunks:
             text = _reassemble([(c.start, c.text) for c in chunks])
             facts.headings = section_headings(text, chunks[0].title)
@@ -304,31 +292,23 @@ class _DocumentFacts:
 class ExtractiveAnswerer:
     """Composes cited answers by quoting retrieved sentences (see the module docstring)."""
 
-    name = "extractive"
-
     def __init__(
         self,
         embedder: Embedder,
         lexical: LexicalIndex,
-        max_sentences: int = 4,
-        sentence_lookup: Callable[[list[str]], dict[str, list[float]]] | None = None,
-        scorer: Scorer | None = None,
+        max_sentences: int,
+        sentence_lookup: Callable[[list[str]], dict[str, list[float]]],
     ) -> None:
         self.embedder = embedder
-        self.scorer = scorer or default_scorer()  # the learned sentence and answer models
-        self.sentence_lookup = sentence_lookup  # stored sentence vectors by id, from the index
+        self.scorer = default_scorer()  # the learned sentence and answer models
         self.lexical = lexical
         self.max_sentences = max_sentences
-        self._cache = _VectorCache()
+        self._cache = _VectorCache(embedder, sentence_lookup)
         self._documents = _DocumentFacts(lexical)
-        defined: dict[str, dict[str, set[str]]] = {}
-        for chunk in lexical.chunks:
-            defined.setdefault(chunk.source, {}).update({short: set(long) for short, long in chunk.defines})
-        self.names = DocumentNames.from_documents(
-            {c.source: (c.source, c.title, c.publisher, "") for c in lexical.chunks}.values(), defined
+        self.names = DocumentNames(
+            {c.source: (c.source, c.title, c.publisher, "") for c in lexical.chunks}.values(), self._documents.defined
         )
-        bm25 = lexical.bm25
-        self._rare_idf = math.log(1 + (bm25.size - 1 + 0.5) / 1.5)
+        self._rare_idf = math.log(1 + (lexical.bm25.size - 1 + 0.5) / 1.5)  # the idf of a word in one passage
 
     # --- scoring -------------------------------------------------------------------------------
 
@@ -351,33 +331,28 @@ class ExtractiveAnswerer:
         qterms = set(question.terms)
         for rank, passage in enumerate(passages):
             for s, e in sentence_spans(passage.text):
+                if (passage.source, passage.start + s) in seen:
+                    continue
+                seen.add((passage.source, passage.start + s))
                 text = passage.text[s:e]
                 # "Materials and Methods This study ...": a section label is not part of what is said.
                 said = _SECTION_LABEL.sub("", text)
                 sentence = _Sentence(passage, passage.start + s, passage.start + e, text, set(analyse(said)), rank)
-                label = _SECTION_LABEL.match(text)
-                if sentence.key in seen:
-                    continue
-                seen.add(sentence.key)
                 sentence.meta = metadata_terms(text)
+                sentence.evidence = bool(question.answer_type) and self._has_evidence(question, sentence)
                 if not self._statement(question, sentence):
                     continue
-                evidence = bool(question.answer_type) and self._has_evidence(question, sentence)
-                if len(sentence.terms - qterms) < 2 and not evidence:
+                if len(sentence.terms - qterms) < 2 and not sentence.evidence:
                     continue  # says nothing the question does not already say (a byline's name does)
                 sentence.terms |= sentence.meta
-                sentence.section = set(analyse(self.heading(passage.source, sentence.start)))
-                if label:
+                sentence.section = set(analyse(heading_at(self._documents.of(passage.source).headings, sentence.start)))
+                if label := _SECTION_LABEL.match(text):
                     sentence.section |= set(analyse(label.group()))  # "Purpose To detect ...": its section
                 for acronym, long_form in self._documents.of(passage.source).expansions.items():
                     if acronym in sentence.terms or acronym + "s" in sentence.terms:
                         sentence.terms |= long_form
                 out.append(sentence)
         return out
-
-    def heading(self, source: str, start: int) -> str:
-        """The heading (or FAQ question) nearest before offset `start` of a document, or ""."""
-        return heading_at(self._documents.of(source).headings, start)
 
     def _is_name(self, question: Question, term: str) -> bool:
         """Whether a word the corpus lacks names a thing (a drug, a place, a product).
@@ -400,7 +375,7 @@ class ExtractiveAnswerer:
         """Whether a sentence can answer at all: not a title, heading or question of its own."""
         text = sentence.text.strip()
         # A short line can answer a "when" or "which journal" question ("Radiology 2017 August").
-        evidence = question.answer_type in {"date", "venue", "number"} and self._has_evidence(question, sentence)
+        evidence = question.answer_type in {"date", "venue", "number"} and sentence.evidence
         if text.rstrip(".") == sentence.passage.title.rstrip("."):
             return question.answer_type == "title"  # the title answers "what is the headline", nothing else
         if text.endswith("?"):
@@ -417,15 +392,11 @@ class ExtractiveAnswerer:
             return False  # a heading
         return not (ends and len(words) < 12 and is_title_case(words) and not evidence)
 
-    def _score(
-        self, question: Question, query_text: str, sentences: list[_Sentence], focus: frozenset[str] = frozenset()
-    ) -> None:
+    def _score(self, question: Question, query_text: str, sentences: list[_Sentence], focus: set[str]) -> None:
         weights = self._weights(question)
         vectors = self._cache.get_many(
-            self.embedder,
             [query_text] + [s.text for s in sentences],
             [None] + [sentence_id(s.passage.source, s.start) for s in sentences],
-            self.sentence_lookup,
         )
         qvec = vectors[0]
         for sentence, vector in zip(sentences, vectors[1:], strict=True):
@@ -433,13 +404,12 @@ class ExtractiveAnswerer:
             local = self._local_weights(sentence.passage.source, weights)
             total = sum(local.values()) or 1.0
             own = section = context = 0.0
-            # In a typed question the focus names the type ("Which journal", "What dose"): a sentence
-            # holding that kind of answer (a name, a dose) covers it without repeating the word.
-            typed = bool(question.answer_type) and self._has_evidence(question, sentence)
             for term, weight in local.items():
                 if term in question.selectors and sentence.passage.source in question.named_sources:
                     context += weight  # names the document: every sentence of it, and only as context
-                elif matches(term, sentence.terms) or (typed and term in question.focus):
+                # In a typed question the focus names the type ("Which journal", "What dose"): a sentence
+                # holding that kind of answer (a name, a dose) covers it without repeating the word.
+                elif matches(term, sentence.terms) or (sentence.evidence and term in question.focus):
                     own += weight
                 elif question.asks_result and term in question.critical and matches(term, doc_terms):
                     # "What did the 3T/7T MRI study find": the names pick the study; its result
@@ -451,8 +421,7 @@ class ExtractiveAnswerer:
                     context += weight
             sentence.own = own / total
             sentence.coverage = (own + SECTION_CREDIT * section + DOC_CREDIT * context) / total
-            plain = _dot(qvec, vector)
-            sentence.dense = max(0.0, plain)
+            sentence.dense = max(0.0, float(sum(x * y for x, y in zip(qvec, vector, strict=True))))
             sentence.score = LEXICAL_WEIGHT * sentence.coverage + (1 - LEXICAL_WEIGHT) * sentence.dense
             if sentence.passage.source in focus:
                 sentence.score += FOCUS_BONUS
@@ -471,22 +440,21 @@ class ExtractiveAnswerer:
         contain ("side effects").
         """
         counts = self._documents.of(source).sentence_freq
-        if not counts[""]:
-            return weights
         n = counts[""]
+        if not n:
+            return weights
         return {
             t: w * (0.4 + 0.6 * math.log(1 + n / (1 + counts.get(t, 0))) / math.log(1 + n)) for t, w in weights.items()
         }
 
     def _grounded(self, question: Question, sentence: _Sentence) -> bool:
         """Names, acronyms and numbers of the question occur in the sentence's document."""
-        doc_terms = self._documents.of(sentence.passage.source).terms
-        known = [t for t in question.critical if self.lexical.bm25.contains(t)]
         if question.multi:
             # "the fMRI article and the magnetization transfer study": a question across documents
             # names each of them, so no single document must hold every name.
             return True
-        return all(matches(t, doc_terms) for t in known)
+        doc_terms = self._documents.of(sentence.passage.source).terms
+        return all(matches(t, doc_terms) for t in question.critical if self.lexical.bm25.contains(t))
 
     def _has_evidence(self, question: Question, sentence: _Sentence) -> bool:
         if not question.answer_type:
@@ -495,8 +463,7 @@ class ExtractiveAnswerer:
             return True
         pattern = ANSWER_EVIDENCE[question.answer_type]
         said = _SECTION_LABEL.sub("", sentence.text)  # "Materials and Methods This study": not a name
-        found = pattern.search(said)
-        if not found:
+        if not pattern.search(said):
             return False
         if question.answer_type == "venue" and _JOURNAL.search(question.text):
             # A journal publishes; a news site that "reported" the study is not the journal asked for.
@@ -512,9 +479,8 @@ class ExtractiveAnswerer:
             return any(set(analyse(m.group())) - set(question.terms) for m in pattern.finditer(said))
         if question.answer_type == "number" and question.counted:
             # The number must stand next to what is counted: "41 healthy control subjects".
-            text = said
-            for number in pattern.finditer(text):
-                window = " ".join(text[: number.start()].split()[-4:] + text[number.end() :].split()[:4])
+            for number in pattern.finditer(said):
+                window = " ".join(said[: number.start()].split()[-4:] + said[number.end() :].split()[:4])
                 if any(matches(t, set(analyse(window))) for t in question.counted):
                     return True
             return False
@@ -522,43 +488,19 @@ class ExtractiveAnswerer:
 
     # --- answering -----------------------------------------------------------------------------
 
-    def answer(
-        self,
-        question_text: str,
-        passages: list[Passage],
-        *,
-        retrieval_query: str | None = None,
-        context_critical: set[str] | None = None,
-        focus: set[str] | None = None,
-        reference: Reference | None = None,
-    ) -> Answer:
-        """Answer `question_text` from `passages` (already retrieved, best first).
-
-        `context_critical` are names and acronyms a follow-up inherits from the conversation: the
-        answering sentence's document must contain them too. `focus` are the sources the
-        conversation was about; their sentences get a small bonus. `reference` is what the
-        question's document references resolved to (resolved here when not given): the answer
-        comes from the named documents, and the words that named them need not be in it.
-        """
-        base = Answer(question=question_text, text="", abstained=True, standalone_question=retrieval_query or "")
-        base.passages = passages
-        ranking = self.rank(
-            question_text,
-            passages,
-            retrieval_query=retrieval_query,
-            context_critical=context_critical,
-            focus=focus,
-            reference=reference,
-        )
+    def answer(self, question_text: str, passages: list[Passage], **arguments: Any) -> Answer:
+        """Answer `question_text` from `passages` (already retrieved, best first); `arguments` are `rank`'s."""
+        standalone = arguments.get("retrieval_query") or ""
+        base = Answer(question_text, "", abstained=True, standalone_question=standalone, passages=passages)
+        ranking = self.rank(question_text, passages, **arguments)
         if ranking.detail:
-            return self.abstain(base, ranking.detail, passages)
+            return self.abstain(base, ranking.detail)
         question, ranked = ranking.question, ranking.sentences
         by_rule = sorted(ranked, key=lambda s: (-s.score, s.rank, s.start))
         # A question about something the corpus never mentions cannot be contradicted by it.
-        premise = None
-        if not ranking.missing_names:
-            premise = self._premise_conflict(question, by_rule) or self._number_conflict(question, by_rule)
-        if premise is not None:
+        if not ranking.missing_names and (
+            premise := self._premise_conflict(question, by_rule) or self._number_conflict(question, by_rule)
+        ):
             preface = "No" if question.yes_no else "The corpus contradicts the premise"
             return self._compose(base, [premise], reason="false premise", preface=preface)
         asked = set(question.terms) & _META_VOCABULARY
@@ -572,9 +514,7 @@ class ExtractiveAnswerer:
             return self._compose(base, metadata[:1], reason="")
         if question.answer_type in MEASURED_TYPES and not any(s.features["evidence"] for s in ranked):
             # "How many ...?" and no candidate holds a number at all: nothing here can answer it.
-            return self.abstain(
-                base, f"the documents do not give {ANSWER_NOUNS[question.answer_type]} for that", passages
-            )
+            return self.abstain(base, f"the documents do not give {ANSWER_NOUNS[question.answer_type]} for that")
         if ranking.confidence < self.scorer.threshold:
             if ranking.missing_names:
                 detail = f"none of the documents mention {', '.join(ranking.missing_names)}"
@@ -585,7 +525,7 @@ class ExtractiveAnswerer:
                 detail = f"the documents do not give {ANSWER_NOUNS[question.answer_type]} for that"
             else:
                 detail = "no passage answers the question closely enough"
-            return self.abstain(base, detail, passages)
+            return self.abstain(base, detail)
         return self._compose(base, self._select(question, ranked), reason="")
 
     def rank(
@@ -600,8 +540,15 @@ class ExtractiveAnswerer:
     ) -> Ranking:
         """The candidate sentences of `passages`, weighed by the learned models (see `Ranking`).
 
-        The arguments are those of `answer`. This is the part of answering that training reads
-        (`evals/train_scorer.py`): the features of every candidate, before any decision.
+        `retrieval_query` is the question as retrieved (a follow-up folds in the conversation).
+        `context_critical` are names and acronyms a follow-up inherits from the conversation: the
+        answering sentence's document must contain them too. `focus` are the sources the
+        conversation was about; their sentences get a small bonus. `reference` is what the
+        question's document references resolved to (resolved here when not given): the answer
+        comes from the named documents, and the words that named them need not be in it.
+
+        This is the part of answering that training reads (`evals/train_scorer.py`): the features
+        of every candidate, before any decision.
         """
         question = self.parse(question_text, reference, context_critical)
         ranking = Ranking(question)
@@ -610,25 +557,18 @@ class ExtractiveAnswerer:
             return ranking
         # "date", "author": words a byline or date line answers for are not missing from the corpus.
         # Nor is the focus of a typed question ("Which organization ..."): the answer's evidence is.
-        typed_focus = question.focus if question.answer_type else set()
-        missing = [
-            t
-            for t in question.terms
-            if not self.lexical.bm25.contains(t) and t not in _META_VOCABULARY and t not in typed_focus
-        ]
+        answered = _META_VOCABULARY | (question.focus if question.answer_type else set())
+        missing = [t for t in question.terms if not self.lexical.bm25.contains(t) and t not in answered]
         ranking.missing_share = len(missing) / max(1, len(question.terms))
         names = [t for t in missing if self._is_name(question, t)]
         # A question whose only corpus words are ones every passage has says nothing the corpus answers.
+        common = all(self.lexical.bm25.idf(t) < COMMON_IDF * self._rare_idf for t in question.terms if t not in missing)
         standalone = not retrieval_query or retrieval_query == question_text  # a follow-up leans on earlier turns
-        only_common = standalone and all(
-            self.lexical.bm25.idf(t) < COMMON_IDF * self._rare_idf for t in question.terms if t not in missing
-        )
+        ranking.only_common = bool(missing) and standalone and common
         # Whether these mean "unanswerable" is the answer model's call (they are among its features):
         # a claim may name a compound by an abbreviation its abstract spells out.
-        ranking.missing_names = [question.words_for.get(t, t) for t in names]
-        ranking.only_common = bool(missing) and only_common
-        if ranking.only_common and not names:
-            ranking.missing_names = [question.words_for.get(t, t) for t in missing]
+        shown = missing if ranking.only_common and not names else names
+        ranking.missing_names = [question.words_for.get(t, t) for t in shown]
         if question.named_sources and not [t for t in question.terms if t not in question.selectors]:
             ranking.detail = "the question names documents but not what to find in them"
             return ranking
@@ -642,15 +582,13 @@ class ExtractiveAnswerer:
             and not any(matches(head, self._documents.of(source).terms) for source in question.named_sources)
         )
         if unnamed:
-            word = question.words_for.get(head, head)
-            ranking.detail = f"the document it names does not mention {word}"
+            ranking.detail = f"the document it names does not mention {question.words_for.get(head, head)}"
             return ranking
         sentences = self._candidates(question, passages)
-        if sentences:
-            self._score(question, retrieval_query or question_text, sentences, frozenset(focus or ()))
         if not sentences:
             ranking.detail = "no retrieved passage speaks to the question"
             return ranking
+        self._score(question, retrieval_query or question_text, sentences, focus or set())
         if question.named_sources:
             sentences = [s for s in sentences if s.passage.source in question.named_sources]
             if not sentences:
@@ -676,30 +614,27 @@ class ExtractiveAnswerer:
         negated = bool(NEGATION.search(question.text))
         asked_numbers = numbers(question.text)
         for sentence in sentences:
-            words = analyse(sentence.text)
             chunk = sentence.passage.chunk_id
             if chunk not in passage_terms:
                 passage_terms[chunk] = set(analyse(sentence.passage.text))
-            unmatched = [t for t in qterms if not matches(t, sentence.terms)]
-            shared = len(pairs & set(pairwise(words))) / len(pairs) if pairs else 0.0
-            typed = bool(question.answer_type)
+            unmatched = [idf[t] for t in qterms if not matches(t, sentence.terms)]
             sentence.features = {
                 "dense": sentence.dense,
                 "own": sentence.own,
                 "coverage": sentence.coverage,
                 "plain_share": len(qterms & sentence.terms) / max(1, len(qterms)),
-                "bigrams": shared,
+                "bigrams": len(pairs & set(pairwise(analyse(sentence.text)))) / len(pairs) if pairs else 0.0,
                 "dense_gap": sentence.dense - best_dense,
                 "own_gap": sentence.own - best_own,
                 "coverage_gap": sentence.coverage - best_coverage,
                 "passage_rank": 1.0 / (1 + sentence.rank),
                 "passage_dense": sentence.passage.dense or 0.0,
-                "typed": float(typed),
-                "evidence": float(typed and self._has_evidence(question, sentence)),
+                "typed": float(bool(question.answer_type)),
+                "evidence": float(sentence.evidence),
                 "reason": float(question.asks_reason and bool(CAUSAL.search(sentence.text))),
                 "log_words": math.log1p(len(WORD.findall(sentence.text))),
                 "first_in_passage": float(not sentence.passage.text[: sentence.start - sentence.passage.start].strip()),
-                "unmatched_idf": max((idf[t] for t in unmatched), default=0.0) / self._rare_idf,
+                "unmatched_idf": max(unmatched, default=0.0) / self._rare_idf,
                 "passage_unmatched": sum(idf[t] for t in qterms if t not in passage_terms[chunk]) / total_idf,
                 "negation_mismatch": float(negated != bool(NEGATION.search(sentence.text))),
                 "number_mismatch": float(bool(asked_numbers - numbers(sentence.text))),
@@ -761,17 +696,14 @@ class ExtractiveAnswerer:
         """The sentence that contradicts the question's presupposition, if there is one."""
         if not (question.presupposes or question.yes_no) or question.negated:
             return None
-        qterms = set(question.terms)
+        opposites = {ANTONYMS[t] for t in question.terms if t in ANTONYMS} - set(question.terms)
         best = ranked[0].score
         for sentence in ranked:
             if sentence.score < PREMISE_SHARE * best:
                 break
             if sentence.coverage < 0.45:
                 continue
-            flipped = any(
-                ANTONYMS.get(t) in sentence.terms and ANTONYMS.get(t) not in qterms for t in qterms if ANTONYMS.get(t)
-            )
-            if flipped or self._negates_question(question, sentence):
+            if opposites & sentence.terms or self._negates_question(question, sentence):
                 return sentence
         return None
 
@@ -850,21 +782,16 @@ class ExtractiveAnswerer:
 
     def _with_antecedent(self, sentence: _Sentence) -> tuple[int, int]:
         """Extend a sentence that opens with an anaphor back to the previous sentence of its passage."""
-        if not _ANAPHOR_START.match(sentence.text):
-            return sentence.start, sentence.end
-        passage = sentence.passage
-        spans = sentence_spans(passage.text)
-        local = sentence.start - passage.start
-        previous = [s for s, e in spans if e <= local and "\n" not in passage.text[e:local]]
-        if previous:
-            return passage.start + previous[-1], sentence.end
+        passage, local = sentence.passage, sentence.start - sentence.passage.start
+        if _ANAPHOR_START.match(sentence.text):
+            previous = [s for s, e in sentence_spans(passage.text) if e <= local and "\n" not in passage.text[e:local]]
+            if previous:
+                return passage.start + previous[-1], sentence.end
         return sentence.start, sentence.end
 
     def _compose(self, base: Answer, chosen: list[_Sentence], *, reason: str, preface: str = "") -> Answer:
         # Quote in document order within each document, documents in order of their best sentence.
-        order: dict[str, int] = {}
-        for sentence in chosen:
-            order.setdefault(sentence.passage.source, len(order))
+        order = {source: i for i, source in enumerate(dict.fromkeys(s.passage.source for s in chosen))}
         chosen = sorted(chosen, key=lambda s: (order[s.passage.source], s.start))
         # Spans (with antecedents) that touch or overlap merge into one citation, quoted from a
         # passage that holds all of it; overlapping chunks must not quote a sentence twice.
@@ -885,26 +812,21 @@ class ExtractiveAnswerer:
             if any(p.source == sentence.passage.source and lo <= start and end <= hi for p, lo, hi in spans):
                 continue  # already quoted in full
             spans.append((sentence.passage, start, end))
-        citations: list[Citation] = []
-        parts: list[str] = []
-        for passage, start, end in spans:
-            text = passage.text[start - passage.start : end - passage.start]
-            number = len(citations) + 1
-            citations.append(Citation(number, passage.source, passage.title, text, start, end))
-            parts.append(f"{text} [{number}]")
-        body = " ".join(parts)
+        citations = [
+            Citation(number, p.source, p.title, p.text[start - p.start : end - p.start], start, end)
+            for number, (p, start, end) in enumerate(spans, 1)
+        ]
+        body = " ".join(f"{c.text} [{c.number}]" for c in citations)
         base.text = f"{preface}: {body}" if preface else body
         base.citations = citations
         base.abstained = False
         base.reason = reason
         return base
 
-    def abstain(self, base: Answer, detail: str, passages: list[Passage]) -> Answer:
-        """`base` turned into an abstention that says `detail`, with the first passages as related reading."""
-        related = [Citation(i + 1, p.source, p.title, p.text, p.start, p.end) for i, p in enumerate(passages[:3])]
-        base.text = abstention_text(detail)
-        if related:
-            base.text += f" {RELATED_NOTE}"
+    def abstain(self, base: Answer, detail: str) -> Answer:
+        """`base` turned into an abstention that says `detail`, with its first passages as related reading."""
+        related = [Citation(n, p.source, p.title, p.text, p.start, p.end) for n, p in enumerate(base.passages[:3], 1)]
+        base.text = abstention_text(detail) + (f" {RELATED_NOTE}" if related else "")
         base.abstained = True
         base.reason = detail
         base.related = related

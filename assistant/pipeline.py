@@ -370,9 +370,8 @@ class Assistant:
             result.warnings.append("not verified: the verifier gave no yes or no")
         elif not supported:
             result = self.answerer.abstain(
-                replace(result, citations=[]),
+                replace(result, citations=[], passages=passages),
                 "the verifier model found that the best passages do not state the answer",
-                passages,
             )
         return result
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import takewhile
 
 from assistant.cleaning import NUMBER, VENUE_LINE, WORD
 from assistant.retrieval import analyse
@@ -21,33 +22,18 @@ QUESTION_WORDS = frozenset(
     yeah anyway name named called""".split()
 )
 NEGATION = re.compile(r"\b(not|no|never|neither|nor|without|none|cannot|lack(?:s|ed)?)\b|n['’]t\b", re.IGNORECASE)
-# Pairs of opposite directions: a question asserting one while the source says the other has a
-# false premise.
+# Opposite directions, as `analyse` stems them: a question asserting one while the source says the
+# other has a false premise. These pairs go both ways; the words after them have a one-way opposite.
+_OPPOSITES = """increas/decreas higher/lower more/less larger/smaller improv/worsen slower/faster posit/negat
+    gain/loss success/fail""".split()
 ANTONYMS = {
-    "increas": "decreas",
-    "decreas": "increas",
-    "higher": "lower",
-    "lower": "higher",
-    "more": "less",
-    "less": "more",
-    "larger": "smaller",
-    "smaller": "larger",
-    "improv": "worsen",
-    "worsen": "improv",
+    **{word: other for pair in _OPPOSITES for word, other in [pair.split("/"), pair.split("/")[::-1]]},
     "rais": "lower",
     "reduc": "increas",
-    "slower": "faster",
-    "faster": "slower",
     "slowli": "rapid",
     "rapid": "slow",
-    "posit": "negat",
-    "negat": "posit",
-    "gain": "loss",
-    "loss": "gain",
     "shrink": "increas",
     "shrank": "increas",
-    "success": "fail",
-    "fail": "success",
     "same": "differ",
 }
 
@@ -112,78 +98,55 @@ ANSWER_NOUNS = {
     "place": "a place",
     "organization": "the name of an organisation",
 }
-_TYPE_PATTERNS = [
-    (
-        "dose",
-        re.compile(r"\b(dose|doses|dosage|dosing|how much (of the drug|drug|medication)|mg\b|milligram)", re.I),
-    ),
-    ("percent", re.compile(r"\b(percent(age)?|proportion|fraction|what share|rate of|how common|how often)\b", re.I)),
-    ("money", re.compile(r"\b(cost|costs|price|priced|expensive|cheap|afford|insurance cover|pay for)\b", re.I)),
-    (
-        "number",
-        re.compile(
-            r"\bhow many\b|\bnumber of\b|\bhow large\b|\bsample size\b|\bhow big\b|\bhow old\b"
-            r"|\b(average|mean|median)\s+(age|number|duration|score|size|length|time)\b",
-            re.I,
-        ),
+# What kind of answer a question asks for, tried in this order: the first that matches decides.
+_TYPE_PATTERNS = {
+    "dose": re.compile(r"\b(dose|doses|dosage|dosing|how much (of the drug|drug|medication)|mg\b|milligram)", re.I),
+    "percent": re.compile(r"\b(percent(age)?|proportion|fraction|what share|rate of|how common|how often)\b", re.I),
+    "money": re.compile(r"\b(cost|costs|price|priced|expensive|cheap|afford|insurance cover|pay for)\b", re.I),
+    "number": re.compile(
+        r"\bhow many\b|\bnumber of\b|\bhow large\b|\bsample size\b|\bhow big\b|\bhow old\b"
+        r"|\b(average|mean|median)\s+(age|number|duration|score|size|length|time)\b",
+        re.I,
     ),
     # "when" asks for a date as the question word, not as a conjunction ("... when people use it").
-    (
-        "date",
-        re.compile(
-            r"(?:^\s*|[,;:]\s*|\b(?:and|but|so|since|until)\s+)when\b|\bwhat (year|date|month|day)\b"
-            r"|\bwhich (year|date|month)\b|\bon what date\b|\bin what year\b",
-            re.I,
-        ),
+    "date": re.compile(
+        r"(?:^\s*|[,;:]\s*|\b(?:and|but|so|since|until)\s+)when\b|\bwhat (year|date|month|day)\b"
+        r"|\bwhich (year|date|month)\b|\bon what date\b|\bin what year\b",
+        re.I,
     ),
-    ("duration", re.compile(r"\bhow long\b|\bfor how many (days|weeks|months|years)\b|\bhow soon\b", re.I)),
-    (
-        "venue",
-        re.compile(
-            r"\b(which|what) (\w+ )?(journal|publication|magazine|outlet|website|publisher|newspaper)\b"
-            r"|\bname of the (journal|publication|magazine|outlet|website|publisher|newspaper)\b"
-            r"|\b(published|reported|appeared) (in|by) (what|which|whom)\b|\bwhere was (it|this|the \w+) published\b",
-            re.I,
-        ),
+    "duration": re.compile(r"\bhow long\b|\bfor how many (days|weeks|months|years)\b|\bhow soon\b", re.I),
+    "venue": re.compile(
+        r"\b(which|what) (\w+ )?(journal|publication|magazine|outlet|website|publisher|newspaper)\b"
+        r"|\bname of the (journal|publication|magazine|outlet|website|publisher|newspaper)\b"
+        r"|\b(published|reported|appeared) (in|by) (what|which|whom)\b|\bwhere was (it|this|the \w+) published\b",
+        re.I,
     ),
-    (
-        "title",
-        re.compile(
-            r"\b(what|which)(?: is|'s| was) (the )?(full |exact )?(title|headline)\b|\b(title|headline) of\b"
-            r"|\bwhat is (it|the \w+) called\b",
-            re.I,
-        ),
+    "title": re.compile(
+        r"\b(what|which)(?: is|'s| was) (the )?(full |exact )?(title|headline)\b|\b(title|headline) of\b"
+        r"|\bwhat is (it|the \w+) called\b",
+        re.I,
     ),
-    (
-        "organization",
-        re.compile(
-            r"\b(which|what) (organi[sz]ations?|institutions?|universit(y|ies)|compan(y|ies)|societ(y|ies)"
-            r"|agenc(y|ies))\b"
-            r"|\bname of the (organi[sz]ation|institution|university|company|society|agency)\b",
-            re.I,
-        ),
+    "organization": re.compile(
+        r"\b(which|what) (organi[sz]ations?|institutions?|universit(y|ies)|compan(y|ies)|societ(y|ies)"
+        r"|agenc(y|ies))\b"
+        r"|\bname of the (organi[sz]ation|institution|university|company|society|agency)\b",
+        re.I,
     ),
-    (
-        "place",
-        re.compile(
-            r"\b(which|what) (country|countries|city|cities|state|region of the world|hospital|clinic|location)\b"
-            r"|\bwhere (was|were) (it|they|the \w+( \w+)?) (conducted|done|carried out|run|based|held)\b",
-            re.I,
-        ),
+    "place": re.compile(
+        r"\b(which|what) (country|countries|city|cities|state|region of the world|hospital|clinic|location)\b"
+        r"|\bwhere (was|were) (it|they|the \w+( \w+)?) (conducted|done|carried out|run|based|held)\b",
+        re.I,
     ),
-    (
-        "name",
-        re.compile(
-            r"\bname of the (researchers?|scientists?|person|authors?|doctors?|experts?)\b"
-            r"|\b(which|what) (researchers?|scientists?|person|authors?|doctors?|experts?)\b"
-            r"|\bwho (wrote|said|noted|published|led|authored|conducted|reported|ran|funded|paid|sponsored|financed)\b"
-            r"|\bwho is quoted\b"
-            r"|\bwho (is|are|was|were) the (authors?|researchers?|investigators?|scientists?|writers?|lead)\b"
-            r"|\b(published|reported) (in|by) (what|which)\b",
-            re.I,
-        ),
+    "name": re.compile(
+        r"\bname of the (researchers?|scientists?|person|authors?|doctors?|experts?)\b"
+        r"|\b(which|what) (researchers?|scientists?|person|authors?|doctors?|experts?)\b"
+        r"|\bwho (wrote|said|noted|published|led|authored|conducted|reported|ran|funded|paid|sponsored|financed)\b"
+        r"|\bwho is quoted\b"
+        r"|\bwho (is|are|was|were) the (authors?|researchers?|investigators?|scientists?|writers?|lead)\b"
+        r"|\b(published|reported) (in|by) (what|which)\b",
+        re.I,
     ),
-]
+}
 # A yes/no question starts with an auxiliary, possibly after a leading phrase ("In the MTR study, did ...").
 _YES_NO = re.compile(
     r"^\s*(?:[^,?]{0,80},\s*)?(is|are|was|were|do|does|did|can|could|has|have|had|will|would|should|may|might)\b",
@@ -268,7 +231,7 @@ def parse(text: str) -> Question:
             is_named = position > 0 and any(c.isupper() for c in word)
             if is_named or any(c.isdigit() for c in word):
                 critical.add(term)
-    typed = next(((name, m) for name, pattern in _TYPE_PATTERNS if (m := pattern.search(text))), None)
+    typed = next(((name, m) for name, pattern in _TYPE_PATTERNS.items() if (m := pattern.search(text))), None)
     answer_type = typed[0] if typed else ""
     # "Does it only lift mood for a while, or does it change the brain?" offers a choice: not yes or no.
     yes_no = bool(_YES_NO.match(text)) and not _CHOICE.search(text)
@@ -330,13 +293,8 @@ def focus_terms(text: str) -> set[str]:
     preposition, and the options of an either-or question ("higher or lower").
     """
     focus: set[str] = set()
-    match = _FOCUS.match(text)
-    if match:
-        words: list[str] = []
-        for word in match.group(1).split():
-            if word.lower() in _PREPOSITIONS:
-                break
-            words.append(word)
+    if match := _FOCUS.match(text):
+        words = takewhile(lambda word: word.lower() not in _PREPOSITIONS, match.group(1).split())
         focus.update(analyse(" ".join(words)))
     for first, second in _ALTERNATIVES.findall(text):
         a, b = analyse(first), analyse(second)

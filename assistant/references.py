@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import PurePosixPath
@@ -62,12 +63,6 @@ def _terms(text: str) -> set[str]:
     return set(analyse(re.sub(r"[-_/.]+", " ", text)))
 
 
-def name_terms(source: str, title: str, publisher: str = "", author: str = "") -> set[str]:
-    """The words a document can be referred to by (see the module docstring)."""
-    stem = PurePosixPath(source).stem
-    return _terms(" ".join([title, publisher, author, stem]))
-
-
 _PARENTHESISED = re.compile(r"\((\b[A-Z][A-Za-z0-9]{1,9})s?\)")
 _WORDS_BEFORE = re.compile(r"(?:[A-Za-z][\w'’-]*\s+){1,6}$")
 
@@ -101,33 +96,35 @@ def acronyms(text: str) -> dict[str, set[str]]:
 class DocumentNames:
     """Resolves document references in questions against the names of the indexed documents.
 
-    The names are worked out on first use (`documents` may be a function that yields them): a
+    Built from (source, title, publisher, author) rows and the acronyms each document defines
+    (`defined`: source -> `acronyms()` of its text). The names are worked out on first use: a
     question with no reference in it never pays for reading every document's title (0.25 s at
     5,000 documents).
     """
 
-    def __init__(
-        self, documents: Iterable[tuple[str, set[str]]] | Callable[[], Iterable[tuple[str, set[str]]]]
-    ) -> None:
+    def __init__(self, documents: Iterable[tuple[str, str, str, str]], defined: dict[str, dict[str, set[str]]]) -> None:
         self._documents = documents
+        self._defined = defined
 
     @cached_property
     def names(self) -> dict[str, set[str]]:
-        """Source -> the analysed words it can be referred to by."""
+        """Source -> the analysed words it can be referred to by (see the module docstring)."""
         names: dict[str, set[str]] = {}
-        for source, terms in self._documents() if callable(self._documents) else self._documents:
-            names.setdefault(source, set()).update(terms)
+        for source, title, publisher, author in self._documents:
+            stem = PurePosixPath(source).stem
+            names.setdefault(source, set()).update(_terms(" ".join([title, publisher, author, stem])))
+        for source, found in self._defined.items():
+            for short_form, long_form in found.items():
+                # "magnetization transfer ratio (MTR)" names a document titled "Magnetization Transfer ...".
+                if source in names and long_form and len(long_form & names[source]) >= max(2, len(long_form) - 1):
+                    names[source].add(short_form)
         return names
 
     @cached_property
     def weight(self) -> dict[str, float]:
         """Idf of each name word over the documents."""
-        frequency: dict[str, int] = {}
-        for terms in self.names.values():
-            for term in terms:
-                frequency[term] = frequency.get(term, 0) + 1
-        size = len(self.names)
-        return {t: math.log(size / n) for t, n in frequency.items()}
+        frequency = Counter(term for terms in self.names.values() for term in terms)
+        return {t: math.log(len(self.names) / n) for t, n in frequency.items()}
 
     @classmethod
     def from_texts(cls, documents: Iterable[tuple[str, str, str, str, str]]) -> DocumentNames:
@@ -136,32 +133,7 @@ class DocumentNames:
         defined: dict[str, dict[str, set[str]]] = {}
         for source, _, _, _, text in rows:
             defined.setdefault(source, {}).update(acronyms(text))
-        return cls.from_documents(((r[0], r[1], r[2], r[3]) for r in rows), defined)
-
-    @classmethod
-    def from_documents(
-        cls, documents: Iterable[tuple[str, str, str, str]], defined: dict[str, dict[str, set[str]]]
-    ) -> DocumentNames:
-        """From (source, title, publisher, author) rows and the acronyms each document defines.
-
-        `defined` maps a source to `acronyms()` of its text (acronym -> long-form terms).
-        """
-
-        def rows() -> Iterable[tuple[str, set[str]]]:
-            found_names: dict[str, set[str]] = {}
-            for source, title, publisher, author in documents:
-                found_names.setdefault(source, set()).update(name_terms(source, title, publisher, author))
-            for source, found in defined.items():
-                names = found_names.get(source)
-                if names is None:
-                    continue
-                for short_form, long_form in found.items():
-                    # "magnetization transfer ratio (MTR)" names a document titled "Magnetization Transfer ...".
-                    if long_form and len(long_form & names) >= max(2, len(long_form) - 1):
-                        names.add(short_form)
-            return found_names.items()
-
-        return cls(rows)
+        return cls([(r[0], r[1], r[2], r[3]) for r in rows], defined)
 
     def resolve(self, question: str) -> Reference:
         """The documents the question names, if it names any (see the module docstring)."""
@@ -173,19 +145,15 @@ class DocumentNames:
         nouns: set[str] = set()
         for match in matches:
             words = _terms(match.group(1) or match.group(3) or "")
-            scored = []
-            for source, names in self.names.items():
-                hit = words & names
-                scored.append((sum(self.weight.get(t, 0.0) for t in hit), source, hit))
-            best = max(score for score, _, _ in scored)
-            if best <= 0:
-                continue
-            top = [(source, hit) for score, source, hit in scored if score >= best - 1e-9]
-            if len(top) > len(self.names) / 2:
-                continue  # names half the corpus or more: not a reference to particular documents
-            for source, hit in top:
+            hits = {source: words & names for source, names in self.names.items()}
+            scores = {source: sum(self.weight[t] for t in hit) for source, hit in hits.items()}
+            best = max(scores.values())
+            top = [source for source, score in scores.items() if score >= best - 1e-9]
+            if best <= 0 or len(top) > len(self.names) / 2:
+                continue  # names nothing, or half the corpus or more: not a reference to particular documents
+            for source in top:
                 if source not in chosen:
                     chosen.append(source)
-                selectors |= {t for t in hit if self.weight.get(t, 0.0) > 0}
+                selectors |= {t for t in hits[source] if self.weight[t] > 0}
             nouns |= _terms(match.group(2) or "")
         return Reference(chosen, selectors, nouns)
