@@ -227,8 +227,8 @@ def langchain_row(corpus: Path, questions: list[dict[str, Any]]) -> Row:
     return row
 
 
-def golden_row(embedder: Embedder, verifier: str | None = None) -> dict[str, Any]:
-    """The golden set on the seed corpus, scored as the tests score it."""
+def golden_rows(embedder: Embedder, verifier: str | None = None) -> list[dict[str, Any]]:
+    """The golden set on the seed corpus, scored as the tests score it (and again with the verifier, if given)."""
     root = WORK / "golden"
     shutil.rmtree(root, ignore_errors=True)
     shutil.copytree(ROOT / "corpus", root / "corpus")
@@ -237,14 +237,19 @@ def golden_row(embedder: Embedder, verifier: str | None = None) -> dict[str, Any
         embedder=embedder,
     )
     assistant.ingest(progress=False)
-    report = run_golden(verifying(assistant, verifier) if verifier else assistant, load_golden(GOLDEN))
-    answerable = [r for r in report.results if r.answerable]
-    unanswerable = [r for r in report.results if not r.answerable]
-    return {
-        "answerable": f"{sum(r.correct for r in answerable)}/{len(answerable)}",
-        "abstained": f"{sum(r.correct for r in unanswerable)}/{len(unanswerable)}",
-        "accuracy": round(report.answerable_accuracy, 3),
-    }
+    rows = []
+    for checked in (assistant, verifying(assistant, verifier)) if verifier else (assistant,):
+        report = run_golden(checked, load_golden(GOLDEN))
+        answerable = [r for r in report.results if r.answerable]
+        unanswerable = [r for r in report.results if not r.answerable]
+        rows.append(
+            {
+                "answerable": f"{sum(r.correct for r in answerable)}/{len(answerable)}",
+                "abstained": f"{sum(r.correct for r in unanswerable)}/{len(unanswerable)}",
+                "accuracy": round(report.answerable_accuracy, 3),
+            }
+        )
+    return rows
 
 
 def cited_first(assistant: Assistant, questions: list[tuple[str, Callable[[str], bool]]]) -> dict[str, Any]:
@@ -345,9 +350,10 @@ def main(argv: list[str] | None = None) -> int:
     record["squad_questions"] = args.questions
     rows = squad_rows(embedder, args.questions, not args.skip_langchain, args.verifier)
     record["squad"] = [row.record() for row in rows]
-    record["golden"] = golden_row(embedder)
+    golden = golden_rows(embedder, args.verifier)
+    record["golden"] = golden[0]
     if args.verifier:
-        record["golden_verified"] = golden_row(embedder, args.verifier)
+        record["golden_verified"] = golden[1]
     log("golden set answered")
     if not args.skip_scifact:
         scifact = scifact_rows(embedder, args.verifier)
