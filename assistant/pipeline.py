@@ -343,16 +343,18 @@ class Assistant:
         mark = time.perf_counter()
         result = self.answerer.answer(text, context.passages, **context.answer_arguments())
         timings["compose"] = time.perf_counter() - mark
-        if not result.abstained and (self._verifier is not None or self.settings.answering.verifier != "off"):
+        verifying = self._verifier is not None or self.settings.answering.verifier != "off"
+        if verifying and not result.abstained and not result.reason:  # a premise correction is not checked
             mark = time.perf_counter()
             result = self._verified(result, context.passages)
             timings["verify"] = time.perf_counter() - mark
         return result
 
     def _verified(self, result: Answer, passages: list[Passage]) -> Answer:
-        """`result`, or an abstention when the verifier model says its text does not answer the question.
+        """`result`, or an abstention when the verifier model says its quotes do not answer the question.
 
-        A verifier that fails or gives no verdict leaves the answer as it is, with a warning.
+        The verifier reads the cited spans (not the answer's own words, such as a "No:" before a
+        quote). A verifier that fails or gives no verdict leaves the answer as it is, with a warning.
         """
         from assistant.verifying import verify
 
@@ -362,7 +364,8 @@ class Assistant:
                     from assistant.llm import build_chat_model
 
                     self._verifier = build_chat_model(self.settings.answering.verifier, self.settings.llm)
-            supported = verify(self._verifier, result.question, result.text, timeout=self.settings.llm.timeout)
+            quotes = " ".join(c.text for c in result.citations) or result.text
+            supported = verify(self._verifier, result.question, quotes, timeout=self.settings.llm.timeout)
         except BackendError as exc:
             result.warnings.append(f"not verified: {exc}")
             return result
