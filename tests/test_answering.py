@@ -145,3 +145,18 @@ def test_acronym_that_is_a_stop_word_is_ignored() -> None:
     found = acronyms("the axillary node dissection (AND) and information technology (IT) teams")
     assert "and" not in found
     assert all(found.values())
+
+
+def test_a_verifier_leaves_premise_corrections_alone(seed_assistant: Assistant) -> None:
+    """The verifier checks answers, not corrections: a "no" from it does not undo a false-premise correction."""
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    verifier = FakeListChatModel(responses=["No."])
+    checked = Assistant(
+        seed_assistant.settings, embedder=seed_assistant.embedder, store=seed_assistant.store, verifier_model=verifier
+    )
+    corrected = checked.answer("Why did the study find that MTR correlates with illness duration?")
+    assert corrected.reason == "false premise" and not corrected.abstained
+    assert "verify" not in corrected.timings
+    answered = checked.answer("How many healthy control subjects were in the magnetization transfer study?")
+    assert answered.abstained and "verifier" in answered.reason
