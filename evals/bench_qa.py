@@ -237,9 +237,10 @@ def golden_rows(embedder: Embedder, verifier: str | None = None) -> list[dict[st
         embedder=embedder,
     )
     assistant.ingest(progress=False)
+    items = load_golden(GOLDEN)
     rows = []
     for checked in (assistant, verifying(assistant, verifier)) if verifier else (assistant,):
-        report = run_golden(checked, load_golden(GOLDEN))
+        report = run_golden(checked, items)
         answerable = [r for r in report.results if r.answerable]
         unanswerable = [r for r in report.results if not r.answerable]
         rows.append(
