@@ -503,7 +503,7 @@ class Assistant:
         passages = selected_passages(
             context.passages,
             ranking.sentences,
-            k or self.settings.retrieval.k,
+            k or self.settings.llm.passages,
             self.settings.llm.passage_tokens or None,
             self.settings.chunking.encoding,
         )

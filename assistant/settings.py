@@ -107,11 +107,18 @@ class LLMSettings(_Section):
     )
     max_new_tokens: int = Field(384, ge=16, le=8192, description="Most tokens an answer may generate")
     passage_tokens: int = Field(
-        320,
+        200,
         ge=0,
         description="Tokens of passage text a generative answer reads: windows of whole sentences around the "
         "best-ranked sentences, shared among the passages (0: whole passages). On a CPU the prompt is read at a "
         "few dozen tokens a second, so this sets the time to the first word",
+    )
+    passages: int = Field(
+        4,
+        ge=1,
+        le=50,
+        description="Most passages a generative answer reads (those holding the best-ranked sentences); "
+        "a `k` passed to the question overrides it",
     )
     temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature; 0 answers deterministically")
     threads: int = Field(0, ge=0, le=256, description="CPU threads for the local model; 0 uses every core")

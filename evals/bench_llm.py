@@ -12,9 +12,10 @@ unanswerable), are answered through `Assistant.stream` with the local backend (d
   a follow-up also the model's rewriting of it into a standalone question);
 - tokens per second: the answer's tokens (counted with the model's own tokenizer) after the first,
   over the time from the first to the last;
-- prompt tokens: the chat prompt as the model sees it (instructions, fenced passages, question), with the
-  passages the answer was given (`--passage-tokens`: how much passage text it reads, `llm.passage_tokens`;
-  0 gives whole passages, as before windows existed);
+- prompt tokens: the chat prompt as the model sees it (instructions, fenced passages, question), for
+  the answers the model gave (a fallback holds other passages); `--passage-tokens` sets how much
+  passage text it reads (`llm.passage_tokens`; 0 gives whole passages, as before windows existed) and
+  `--passages` how many passages (`llm.passages`);
 - correct: the golden set's scoring (`assistant/evaluation/golden.py`) of the final answer (a
   fallback counts as what it is, the extractive answer), beside the extractive answerer's score on
   the same questions, and citations that are not verbatim spans.
@@ -70,6 +71,9 @@ def main() -> int:
         default=LLMSettings().passage_tokens,
         help="tokens of passage text the model reads (0: whole passages, the earlier prompt)",
     )
+    parser.add_argument(
+        "--passages", type=int, default=LLMSettings().passages, help="most passages the model reads (llm.passages)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -78,7 +82,9 @@ def main() -> int:
             corpus=root / "corpus",
             store=StoreSettings(path=root / "index"),
             answering=AnsweringSettings(answerer="local"),
-            llm=LLMSettings(model=args.model, threads=args.threads, passage_tokens=args.passage_tokens),
+            llm=LLMSettings(
+                model=args.model, threads=args.threads, passage_tokens=args.passage_tokens, passages=args.passages
+            ),
         )
         assistant = Assistant(settings)
         assistant.ingest(progress=False)
@@ -119,7 +125,8 @@ def main() -> int:
                     "tokens": tokens,
                     "tokens_per_s": (tokens - 1) / (stamps[-1] - stamps[0]) if tokens > 1 else 0.0,
                     "total_s": time.perf_counter() - started,
-                    "prompt_tokens": model.tokens(prompt.to_string()),
+                    # only an answer the model gave holds the passages it read (a fallback holds the extractive ones)
+                    "prompt_tokens": model.tokens(prompt.to_string()) if result.answerer == "local" else 0,
                     "answerer": result.answerer,
                     "citations": len(result.citations),
                 }
@@ -143,7 +150,9 @@ def main() -> int:
         "median_first_token_s": round(statistics.median(r["first_token_s"] for r in rows), 2),
         "median_tokens_per_s": round(statistics.median(r["tokens_per_s"] for r in rows), 1),
         "median_total_s": round(statistics.median(r["total_s"] for r in rows), 2),
-        "median_prompt_tokens": statistics.median(r["prompt_tokens"] for r in rows),
+        "median_prompt_tokens": statistics.median([r["prompt_tokens"] for r in rows if r["prompt_tokens"]] or [0]),
+        "passage_tokens": args.passage_tokens,
+        "passages": args.passages,
         "generated_answers_kept": sum(r["answerer"] == "local" for r in rows),
         "correct": sum(bool(r["correct"]) for r in rows),
         "extractive_correct": sum(bool(r["extractive_correct"]) for r in rows),
