@@ -90,3 +90,27 @@ def test_langchain_wrapper_is_a_langchain_embeddings(embedder: Embedder) -> None
     assert isinstance(wrapped, Embeddings)
     assert np.allclose(wrapped.embed_query("a question"), embedder.encode(["a question"])[0], atol=1e-6)
     assert len(wrapped.embed_documents(["one", "two"])) == 2
+
+
+def test_weights_digest_is_remembered_until_the_file_changes(tmp_path, monkeypatch) -> None:
+    """The weights' sha256 is computed once per file state; rewriting the file makes it hash again."""
+    import hashlib
+    import os
+
+    from assistant import embedding
+
+    weights, cache = tmp_path / "model.safetensors", tmp_path / "cache"
+    weights.write_bytes(b"a" * 4096)
+    assert embedding.weights_sha256(weights, cache) == hashlib.sha256(b"a" * 4096).hexdigest()
+    assert (cache / "sha256.json").is_file()
+
+    def refuse(path: object) -> str:
+        raise AssertionError("hashed again although the file did not change")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(embedding, "_sha256", refuse)
+        assert embedding.weights_sha256(weights, cache) == hashlib.sha256(b"a" * 4096).hexdigest()
+    stat = weights.stat()
+    weights.write_bytes(b"b" * 4096)  # same size, and the modification time put back
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert embedding.weights_sha256(weights, cache) == hashlib.sha256(b"b" * 4096).hexdigest()
