@@ -187,11 +187,11 @@ def _chat(assistant: object, stdin: TextIO, stdout: TextIO) -> int:
 
 def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
     """Run the CLI; return the exit code."""
-    if "httpx" not in sys.modules:
+    if "httpx" not in sys.modules and "httpx._main" not in sys.modules:
         # httpx (imported by Chroma's client) imports its own command-line tool when click, rich and
         # pygments are installed, 0.1-0.2 s of every cold start; this process never runs that tool,
-        # and httpx falls back to a stub for it when the import is refused.
-        sys.modules.setdefault("httpx._main", None)
+        # and httpx falls back to a stub for it when the import is refused (a None entry refuses it).
+        sys.modules["httpx._main"] = None  # type: ignore[assignment]
     args = _parser().parse_args(argv)
     out = stdout or sys.stdout
     try:
