@@ -96,6 +96,7 @@ def weights_sha256(path: Path, cache_dir: Path) -> str:
     if isinstance(entry, dict) and entry.get("stat") == state and isinstance(entry.get("sha256"), str):
         return str(entry["sha256"])
     digest = _sha256(path)
+    known = {k: v for k, v in known.items() if Path(k).exists()}  # forget files that are gone
     known[key] = {"stat": state, "sha256": digest}
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)

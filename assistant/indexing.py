@@ -30,6 +30,7 @@ import contextlib
 import dataclasses
 import fcntl
 import json
+import operator
 import os
 import sys
 import time
@@ -179,7 +180,9 @@ def manifest_path(folder: Path, generation: str) -> Path:
 def save_manifest(path: Path, records: dict[str, FileRecord]) -> None:
     """Write a manifest snapshot (atomically). Only under the ingest lock, like `save_lexical`."""
     partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-    partial.write_text(json.dumps([dataclasses.astuple(r) for r in records.values()]))
+    # Field by field, not `dataclasses.astuple`, which deep-copies each value (0.2 s at 5,000 files).
+    fields = operator.attrgetter(*(f.name for f in dataclasses.fields(FileRecord)))
+    partial.write_text(json.dumps([fields(r) for r in records.values()]))
     partial.replace(path)
 
 
