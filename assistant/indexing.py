@@ -102,8 +102,10 @@ class IngestReport:
         return "; ".join(parts)
 
 
-# How sentence vectors are made (part of the index fingerprint): pooled from the chunk's forward pass.
-SENTENCE_VECTORS = "pooled-in-chunk-1"
+# How sentence vectors are made and kept (part of the index fingerprint): pooled from the chunk's
+# forward pass; 2: an embedded index keeps them in SQLite (`store.SentenceTable`), so an index that
+# has them in a Chroma collection is rebuilt.
+SENTENCE_VECTORS = "pooled-in-chunk-2"
 
 
 def sentence_id(source: str, start: int) -> str:

@@ -4,8 +4,13 @@ Two collections hold the index:
 - `<name>`: one record per chunk (id `source#index`), with our own embeddings (Chroma's default
   embedding function would download a model), the chunk text and its metadata (source, offsets,
   title, content hash of its document, ...). Cosine space.
-- `<name>__sentences`: one vector per sentence of each document (id `source@start`), computed at
-  ingest so that answering never has to embed the sentences it weighs.
+- sentence vectors: one per sentence of each document (id `source@start`), computed at ingest so
+  that answering never has to embed the sentences it weighs. They are only ever read by id, never
+  searched, so an embedded index keeps them in SQLite beside Chroma's files
+  (`<path>/<name>__sentences.sqlite3`, `SentenceTable`): as a Chroma collection they carried a
+  vector index nobody searched, which a process loaded on its first question or update (0.35-0.45 s
+  at 5,183 abstracts) and which made writing them 30 times slower. A Chroma server keeps them in
+  the collection `<name>__sentences`, so that every client of the server sees them.
 - `<name>__files`: one record per indexed file (id = source): hash, size, mtime, chunk count and
   document metadata. This manifest is what ingest compares the corpus against. Its records carry
   a constant one-dimensional vector because Chroma stores nothing without one.
@@ -27,10 +32,15 @@ import contextlib
 import fcntl
 import logging
 import os
+import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
 
 from assistant.errors import StoreError
 
@@ -69,6 +79,15 @@ def _chroma_errors(action: str) -> Iterator[None]:
         raise StoreError(f"Chroma failed to {action}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from exc
 
 
+@contextlib.contextmanager
+def _sqlite_errors(action: str, path: Path) -> Iterator[None]:
+    """Turn SQLite exceptions into one-line `StoreError`s."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StoreError(f"failed to {action} in {path}: {type(exc).__name__}: {exc}") from exc
+
+
 def _is_missing(exc: Exception) -> bool:
     """Whether a Chroma error says the collection does not exist (its wording differs by version and client)."""
     return "not exist" in str(exc) or "not found" in str(exc).lower()
@@ -95,8 +114,86 @@ def make_client(settings: StoreSettings) -> ClientAPI:
             return chromadb.PersistentClient(path=str(settings.path.resolve()), settings=chroma_settings)
 
 
+class SentenceTable:
+    """Sentence vectors by id in one SQLite file (an embedded index's; see the module docstring).
+
+    Vectors are float32 blobs, the precision Chroma stored them in, so answers do not change. The
+    file is in write-ahead-log mode, so processes that read it (a UI) do not block an ingest that
+    writes it; writes happen under the ingest lock like every other write to the index. One
+    connection per object, shared by threads under a lock.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None
+
+    def _db(self) -> sqlite3.Connection:
+        if self._connection is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS sentences (id TEXT PRIMARY KEY, source TEXT NOT NULL, vector BLOB NOT NULL)"
+            )
+            connection.execute("CREATE INDEX IF NOT EXISTS sentences_by_source ON sentences (source)")
+            self._connection = connection
+        return self._connection
+
+    def replace(self, sources: Sequence[str], rows: Sequence[tuple[str, str, Sequence[float]]]) -> None:
+        """Delete every vector of `sources`, then store `rows` (id, source, vector), in one transaction."""
+        with self._lock:
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany("DELETE FROM sentences WHERE source = ?", [(source,) for source in sources])
+                db.executemany(
+                    "INSERT OR REPLACE INTO sentences VALUES (?, ?, ?)",
+                    [(i, source, np.asarray(v, dtype=np.float32).tobytes()) for i, source, v in rows],
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def get(self, ids: Sequence[str]) -> dict[str, list[float]]:
+        """The stored vectors of `ids` (missing ids are absent)."""
+        found: dict[str, list[float]] = {}
+        with self._lock:
+            db = self._db()
+            for lo in range(0, len(ids), 500):
+                page = list(ids[lo : lo + 500])
+                marks = ",".join("?" * len(page))
+                query = f"SELECT id, vector FROM sentences WHERE id IN ({marks})"  # noqa: S608 - only "?" marks
+                for sentence, blob in db.execute(query, page):
+                    found[sentence] = np.frombuffer(blob, dtype=np.float32).tolist()
+        return found
+
+    def delete_source(self, source: str) -> None:
+        """Forget every vector of one document."""
+        with self._lock:
+            self._db().execute("DELETE FROM sentences WHERE source = ?", (source,))
+
+    def count(self) -> int:
+        """How many vectors are stored."""
+        with self._lock:
+            return int(self._db().execute("SELECT COUNT(*) FROM sentences").fetchone()[0])
+
+    def clear(self) -> None:
+        """Forget every vector (the index is being rebuilt)."""
+        with self._lock:
+            self._db().execute("DELETE FROM sentences")
+
+    def close(self) -> None:
+        """Close the connection (it reopens on the next use)."""
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+
 class ChromaStore:
-    """The chunk and manifest collections of one index."""
+    """The chunk and manifest collections of one index, and its sentence vectors."""
 
     def __init__(self, settings: StoreSettings, client: ClientAPI | None = None) -> None:
         self.settings = settings
@@ -104,7 +201,10 @@ class ChromaStore:
         self.name = settings.collection
         self._chunks: Collection | None = None
         self._files: Collection | None = None
-        self._sentences: Collection | None = None
+        self._sentences: Collection | None = None  # server mode
+        self._table: SentenceTable | None = None  # embedded mode
+        if settings.mode != "server":
+            self._table = SentenceTable(settings.path / f"{self.name}__sentences.sqlite3")
 
     def describe(self) -> str:
         """Where the index lives, for messages."""
@@ -127,7 +227,8 @@ class ChromaStore:
         """Open (creating if needed) both collections for an index with this fingerprint."""
         self._chunks = self._collection(self.name, fingerprint)
         self._files = self._collection(f"{self.name}__files", fingerprint)
-        self._sentences = self._collection(f"{self.name}__sentences", fingerprint)
+        if self._table is None:
+            self._sentences = self._collection(f"{self.name}__sentences", fingerprint)
 
     def exists(self) -> bool:
         """Whether the chunk collection exists already."""
@@ -189,7 +290,10 @@ class ChromaStore:
         self.client = make_client(self.settings)
 
     def drop(self) -> None:
-        """Delete both collections (for a rebuild)."""
+        """Delete the collections and the sentence vectors (for a rebuild)."""
+        if self._table is not None:
+            self._table.clear()
+        # `__sentences` too in embedded mode: indexes built before `SentenceTable` have that collection.
         for name in (self.name, f"{self.name}__files", f"{self.name}__sentences"):
             with _chroma_errors("delete a collection"), contextlib.suppress(ValueError, KeyError):
                 try:
@@ -213,7 +317,7 @@ class ChromaStore:
 
     @property
     def sentences(self) -> Collection:
-        """The sentence-vector collection (after `open`)."""
+        """The sentence-vector collection of a server index (after `open`)."""
         if self._sentences is None:
             raise StoreError("the index is not open: run `assistant ingest`")
         return self._sentences
@@ -349,7 +453,10 @@ class ChromaStore:
         """Forget a file: its manifest record, its chunks and its sentence vectors."""
         with _chroma_errors("delete a file"):
             self.chunks.delete(where={"source": source})
-            self.sentences.delete(where={"source": source})
+            if self._table is not None:
+                self._table.delete_source(source)
+            else:
+                self.sentences.delete(where={"source": source})
             self.files.delete(ids=[source])
 
     # --- sentence vectors ----------------------------------------------------------------------
@@ -362,6 +469,11 @@ class ChromaStore:
         metadatas: Sequence[dict[str, Any]],
     ) -> None:
         """Store the sentence vectors of these documents, replacing their previous ones."""
+        if self._table is not None:
+            rows = [(i, str(m["source"]), v) for i, v, m in zip(ids, vectors, metadatas, strict=True)]
+            with _sqlite_errors("write sentence vectors", self._table.path):
+                self._table.replace(sources, rows)
+            return
         with _chroma_errors("write sentence vectors"):
             where: Any = {"source": {"$in": list(sources)}}
             self.sentences.delete(where=where)
@@ -375,9 +487,20 @@ class ChromaStore:
 
     def sentence_vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
         """Stored vectors of these sentence ids (missing ids are simply absent)."""
-        if not ids or self._sentences is None:
+        if not ids or not self.is_open:
             return {}
+        if self._table is not None:
+            with _sqlite_errors("read sentence vectors", self._table.path):
+                return self._table.get(ids)
         with _chroma_errors("read sentence vectors"):
             found = self.sentences.get(ids=list(ids), include=["embeddings"])
         embeddings = found["embeddings"] if found["embeddings"] is not None else []
         return {i: [float(x) for x in v] for i, v in zip(found["ids"], embeddings, strict=True)}
+
+    def sentence_count(self) -> int:
+        """How many sentence vectors the index holds (after `open`)."""
+        if self._table is not None:
+            with _sqlite_errors("count sentence vectors", self._table.path):
+                return self._table.count()
+        with _chroma_errors("count sentence vectors"):
+            return int(self.sentences.count())

@@ -176,15 +176,16 @@ def langchain_child(corpus: Path, out: Path) -> int:
 
 
 def count_child(index: Path) -> int:
-    """Print the vectors stored in the assistant's index (chunk and sentence collections) as JSON."""
+    """Print the vectors stored in the assistant's index (chunks and sentences) as JSON."""
     from assistant.settings import StoreSettings
     from assistant.store import ChromaStore
 
     store = ChromaStore(StoreSettings(path=index))
-    counts = {
-        "chunks": store.client.get_collection(store.name).count(),
-        "sentences": store.client.get_collection(f"{store.name}__sentences").count(),
-    }
+    fingerprint = store.stored_fingerprint()
+    if fingerprint is None:
+        raise SystemExit(f"no index at {index}")
+    store.open(fingerprint)
+    counts = {"chunks": store.chunk_count(), "sentences": store.sentence_count()}
     print(json.dumps(counts))
     return 0
 

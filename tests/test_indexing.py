@@ -30,8 +30,8 @@ def test_first_ingest_indexes_every_file(seed_root: Path, make_assistant: Callab
     assert report.chunks == len(_chunk_ids(assistant)) == report.chunks_embedded
     assert len(set(_chunk_ids(assistant))) == report.chunks
     # Every sentence has a vector, nearly all of them pooled from their chunk's forward pass.
-    assert assistant.store.sentences.count() > 5 * report.chunks
-    assert report.sentences_embedded < assistant.store.sentences.count() / 10
+    assert assistant.store.sentence_count() > 5 * report.chunks
+    assert report.sentences_embedded < assistant.store.sentence_count() / 10
 
 
 def test_unchanged_corpus_embeds_nothing(seed_root: Path, make_assistant: Callable[..., Assistant]) -> None:

@@ -6,10 +6,12 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from assistant.embedding import Embedder
 from assistant.errors import StoreError
+from assistant.indexing import sentence_id
 from assistant.pipeline import Assistant
 from assistant.settings import Settings, StoreSettings
 from assistant.store import ChromaStore, FileRecord
@@ -50,6 +52,47 @@ def test_manifest_round_trip_and_fingerprint(tmp_path: Path) -> None:
     assert again.file_records() == {"a.txt": record}
     again.drop()
     assert again.stored_fingerprint() is None
+
+
+def test_sentence_table_round_trip_across_connections(tmp_path: Path, embedder: Embedder) -> None:
+    """Sentence vectors come back exactly (float32), by id, to any connection; replace and delete work by source."""
+    from assistant.store import SentenceTable
+
+    table = SentenceTable(tmp_path / "s.sqlite3")
+    vectors = embedder.encode(["Ketamine acts within hours.", "The bakery opens at nine.", "MRI at 7T."])
+    table.replace(["a", "b"], [("a@0", "a", vectors[0]), ("a@30", "a", vectors[1]), ("b@0", "b", vectors[2])])
+    other = SentenceTable(tmp_path / "s.sqlite3")  # another process's view of the same file
+    found = other.get(["a@0", "b@0", "missing"])
+    assert sorted(found) == ["a@0", "b@0"]
+    assert found["a@0"] == [float(x) for x in np.asarray(vectors[0], dtype=np.float32)]
+    table.replace(["a"], [("a@5", "a", vectors[1])])  # a document re-ingested: its old sentences go
+    assert sorted(other.get(["a@0", "a@30", "a@5", "b@0"])) == ["a@5", "b@0"]
+    other.delete_source("b")
+    assert table.count() == 1
+    table.clear()
+    assert other.count() == 0
+
+
+def test_embedded_index_keeps_sentence_vectors_out_of_chroma(tmp_path: Path, embedder: Embedder) -> None:
+    """An embedded index stores sentence vectors in its SQLite table, not as a Chroma collection; deletes reach them."""
+    corpus = copy_seeds(tmp_path)
+    settings = Settings(corpus=corpus, store=StoreSettings(path=tmp_path / "index"))
+    assistant = Assistant(settings, embedder=embedder)
+    # An index from before the table had a sentence collection; a rebuild removes it.
+    assistant.store.client.get_or_create_collection("corpus__sentences", embedding_function=None)
+    assistant.ingest(rebuild=True, progress=False)
+    names = {c if isinstance(c, str) else c.name for c in assistant.store.client.list_collections()}
+    assert names == {"corpus", "corpus__files"}
+    assert (tmp_path / "index" / "corpus__sentences.sqlite3").is_file()
+    total = assistant.store.sentence_count()
+    assert total > 5 * assistant.status().chunks
+    victim = sorted(p.name for p in corpus.iterdir())[0]
+    first = sentence_id(victim, 0)
+    assert assistant.store.sentence_vectors([first])  # the document's first sentence starts at 0
+    (corpus / victim).unlink()
+    assistant.ingest(progress=False)
+    assert 0 < assistant.store.sentence_count() < total
+    assert assistant.store.sentence_vectors([first]) == {}
 
 
 def test_unreachable_server_is_a_one_line_error() -> None:
