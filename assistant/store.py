@@ -1,6 +1,6 @@
 """Chroma, embedded (`PersistentClient`) or a server (`HttpClient`), behind one small interface.
 
-Two collections hold the index:
+The index holds:
 - `<name>`: one record per chunk (id `source#index`), with our own embeddings (Chroma's default
   embedding function would download a model), the chunk text and its metadata (source, offsets,
   title, content hash of its document, ...). Cosine space.
@@ -15,8 +15,9 @@ Two collections hold the index:
   document metadata. This manifest is what ingest compares the corpus against. Its records carry
   a constant one-dimensional vector because Chroma stores nothing without one.
 
-The index fingerprint (see `settings.fingerprint`) lives in the metadata of both collections.
-This is the only module that talks to chromadb; its exceptions become `StoreError` here.
+The index fingerprint (see `settings.fingerprint`) lives in the metadata of the collections.
+This is the only module that talks to chromadb (and to the sentence table); their exceptions
+become `StoreError` here.
 
 Several processes share one index (a UI, an `assistant ingest` in another terminal, a script):
 every ingest that writes bumps a generation token, a reserved record in the manifest collection
