@@ -86,7 +86,9 @@ def _sqlite_errors(action: str, path: Path) -> Iterator[None]:
     try:
         yield
     except sqlite3.Error as exc:
-        raise StoreError(f"failed to {action} in {path}: {type(exc).__name__}: {exc}") from exc
+        raise StoreError(
+            f"failed to {action} in {path}: {type(exc).__name__}: {exc} (`assistant ingest --rebuild` rebuilds it)"
+        ) from exc
 
 
 def _is_missing(exc: Exception) -> bool:
@@ -181,9 +183,17 @@ class SentenceTable:
             return int(self._db().execute("SELECT COUNT(*) FROM sentences").fetchone()[0])
 
     def clear(self) -> None:
-        """Forget every vector (the index is being rebuilt)."""
+        """Forget every vector (the index is being rebuilt); a damaged file is replaced by a new one."""
         with self._lock:
-            self._db().execute("DELETE FROM sentences")
+            try:
+                self._db().execute("DELETE FROM sentences")
+            except sqlite3.DatabaseError:
+                if self._connection is not None:
+                    self._connection.close()
+                    self._connection = None
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+                self._db()
 
     def close(self) -> None:
         """Close the connection (it reopens on the next use)."""
@@ -497,6 +507,11 @@ class ChromaStore:
             found = self.sentences.get(ids=list(ids), include=["embeddings"])
         embeddings = found["embeddings"] if found["embeddings"] is not None else []
         return {i: [float(x) for x in v] for i, v in zip(found["ids"], embeddings, strict=True)}
+
+    def close(self) -> None:
+        """Release the sentence table's file (it reopens on the next use); Chroma's client stays shared."""
+        if self._table is not None:
+            self._table.close()
 
     def sentence_count(self) -> int:
         """How many sentence vectors the index holds (after `open`)."""

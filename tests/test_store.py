@@ -95,6 +95,30 @@ def test_embedded_index_keeps_sentence_vectors_out_of_chroma(tmp_path: Path, emb
     assert assistant.store.sentence_vectors([first]) == {}
 
 
+def test_damaged_sentence_table_is_a_one_line_error_and_a_rebuild_repairs_it(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """A sentence table that is not a database fails questions with one line naming the fix; --rebuild fixes it."""
+    corpus = copy_seeds(tmp_path)
+    settings = Settings(corpus=corpus, store=StoreSettings(path=tmp_path / "index"))
+    first = Assistant(settings, embedder=embedder)
+    first.ingest(progress=False)
+    first.store.close()  # the file is damaged from outside any process that has it open
+    table = tmp_path / "index" / "corpus__sentences.sqlite3"
+    for extra in ("-wal", "-shm"):
+        Path(f"{table}{extra}").unlink(missing_ok=True)
+    table.write_bytes(b"\x00garbage" * 512)
+    damaged = Assistant(settings, embedder=embedder)
+    question = "How many healthy control subjects took part in the magnetization transfer study?"
+    with pytest.raises(StoreError) as failure:
+        damaged.answer(question)
+    assert "\n" not in str(failure.value) and "--rebuild" in str(failure.value)
+    damaged.ingest(rebuild=True, progress=False)
+    answer = damaged.answer(question)
+    assert "41" in answer.text and not answer.abstained
+    assert damaged.store.sentence_count() > 0
+
+
 def test_unreachable_server_is_a_one_line_error() -> None:
     """Server mode against a closed port fails with a StoreError, not a Chroma traceback."""
     with socket.socket() as s:
