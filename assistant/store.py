@@ -86,9 +86,10 @@ def _sqlite_errors(action: str, path: Path) -> Iterator[None]:
     try:
         yield
     except sqlite3.Error as exc:
-        raise StoreError(
-            f"failed to {action} in {path}: {type(exc).__name__}: {exc} (`assistant ingest --rebuild` rebuilds it)"
-        ) from exc
+        # A damaged file (not an I/O failure such as a full disk) is repaired by a rebuild.
+        damaged = isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError)
+        hint = " (`assistant ingest --rebuild` rebuilds it)" if damaged else ""
+        raise StoreError(f"failed to {action} in {path}: {type(exc).__name__}: {exc}{hint}") from exc
 
 
 def _is_missing(exc: Exception) -> bool:
@@ -156,7 +157,9 @@ class SentenceTable:
                 )
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # a failed COMMIT (disk full) may have rolled back already
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
                 raise
 
     def get(self, ids: Sequence[str]) -> dict[str, list[float]]:

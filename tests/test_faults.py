@@ -134,7 +134,7 @@ def test_full_disk_during_ingest_is_one_line_and_the_index_still_answers(tmp_pat
     assert failed.returncode == 1, (failed.returncode, failed.stderr[-2000:])
     lines = [line for line in failed.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, failed.stderr[-2000:]
-    assert lines[0].startswith("error: ")
+    assert lines[0].startswith("error: "), lines[0]
     reader = Assistant(Settings(corpus=corpus, store=StoreSettings(path=index)), embedder=embedder)
     passages = reader.retrieve("How many gulls did station 3 log?", k=3)
     assert any(p.source == "note-003.txt" for p in passages)
