@@ -75,8 +75,8 @@ def format_passages(passages: Sequence[Passage]) -> str:
     A document's title (its file name when it has none) is written once, on the `<document>` fence
     around its passages, not on every passage: on a CPU the model reads its prompt at a few dozen
     tokens a second, and repeated titles and file names were almost half of the prompt's passage
-    tokens. Documents come in the order
-    of their best passage; passage ids keep the rank order they are cited by.
+    tokens. Documents come in the order of their best passage; passage ids keep the rank order they
+    are cited by.
     """
     groups: dict[str, list[tuple[int, Passage]]] = {}
     for i, passage in enumerate(passages, 1):

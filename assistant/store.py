@@ -306,7 +306,8 @@ class ChromaStore:
     def drop(self) -> None:
         """Delete the collections and the sentence vectors (for a rebuild)."""
         if self._table is not None:
-            self._table.clear()
+            with _sqlite_errors("clear sentence vectors", self._table.path):
+                self._table.clear()
         # `__sentences` too in embedded mode: indexes built before `SentenceTable` have that collection.
         for name in (self.name, f"{self.name}__files", f"{self.name}__sentences"):
             with _chroma_errors("delete a collection"), contextlib.suppress(ValueError, KeyError):
@@ -467,10 +468,12 @@ class ChromaStore:
         """Forget a file: its manifest record, its chunks and its sentence vectors."""
         with _chroma_errors("delete a file"):
             self.chunks.delete(where={"source": source})
-            if self._table is not None:
-                self._table.delete_source(source)
-            else:
+            if self._table is None:
                 self.sentences.delete(where={"source": source})
+        if self._table is not None:
+            with _sqlite_errors("delete sentence vectors", self._table.path):
+                self._table.delete_source(source)
+        with _chroma_errors("delete a file"):
             self.files.delete(ids=[source])
 
     # --- sentence vectors ----------------------------------------------------------------------
