@@ -263,6 +263,16 @@ class _DocumentFacts:
             self.defined.setdefault(chunk.source, {}).update({short: set(long) for short, long in chunk.defines})
         self._facts: dict[str, _Facts] = {}
 
+    def add(self, chunks: list[ChunkInfo]) -> None:
+        """Know documents the index does not hold (replacing what was known of their sources)."""
+        fresh: dict[str, list[ChunkInfo]] = {}
+        for chunk in chunks:
+            fresh.setdefault(chunk.source, []).append(chunk)
+        for source, group in fresh.items():
+            self._chunks[source] = group
+            self.defined[source] = {short: set(long) for chunk in group for short, long in chunk.defines}
+            self._facts.pop(source, None)
+
     def of(self, source: str) -> _Facts:
         """The facts of `source` (empty ones for a document the index does not hold)."""
         if source not in self._facts:
@@ -310,6 +320,14 @@ class ExtractiveAnswerer:
         )
         self._rare_idf = math.log(1 + (lexical.bm25.size - 1 + 0.5) / 1.5)  # the idf of a word in one passage
 
+    def add_documents(self, chunks: list[ChunkInfo]) -> None:
+        """Make documents outside the index known to the answerer: their terms, headings and acronyms.
+
+        For text that is handed over rather than retrieved, such as the evidence a judge reads
+        (`assistant.evaluation.judges.ScorerJudge`); the corpus statistics (idf) stay the index's.
+        """
+        self._documents.add(chunks)
+
     # --- scoring -------------------------------------------------------------------------------
 
     def _weights(self, question: Question) -> dict[str, float]:
@@ -325,7 +343,7 @@ class ExtractiveAnswerer:
         # The question's focus ("What side effects ...") is what the answer must contain.
         return {t: present.get(t, average) * (FOCUS_WEIGHT if t in question.focus else 1.0) for t in question.terms}
 
-    def _candidates(self, question: Question, passages: list[Passage]) -> list[_Sentence]:
+    def _candidates(self, question: Question, passages: list[Passage], restatements: bool = False) -> list[_Sentence]:
         seen: set[tuple[str, int]] = set()
         out: list[_Sentence] = []
         qterms = set(question.terms)
@@ -342,7 +360,7 @@ class ExtractiveAnswerer:
                 sentence.evidence = bool(question.answer_type) and self._has_evidence(question, sentence)
                 if not self._statement(question, sentence):
                     continue
-                if len(sentence.terms - qterms) < 2 and not sentence.evidence:
+                if len(sentence.terms - qterms) < 2 and not sentence.evidence and not restatements:
                     continue  # says nothing the question does not already say (a byline's name does)
                 sentence.terms |= sentence.meta
                 sentence.section = set(analyse(heading_at(self._documents.of(passage.source).headings, sentence.start)))
@@ -537,6 +555,7 @@ class ExtractiveAnswerer:
         context_critical: set[str] | None = None,
         focus: set[str] | None = None,
         reference: Reference | None = None,
+        restatements: bool = False,
     ) -> Ranking:
         """The candidate sentences of `passages`, weighed by the learned models (see `Ranking`).
 
@@ -546,6 +565,8 @@ class ExtractiveAnswerer:
         conversation was about; their sentences get a small bonus. `reference` is what the
         question's document references resolved to (resolved here when not given): the answer
         comes from the named documents, and the words that named them need not be in it.
+        `restatements` keeps sentences that say nothing beyond the question's own words, which an
+        answer skips and a judge of a statement needs (they are its best evidence).
 
         This is the part of answering that training reads (`evals/train_scorer.py`): the features
         of every candidate, before any decision.
@@ -584,7 +605,7 @@ class ExtractiveAnswerer:
         if unnamed:
             ranking.detail = f"the document it names does not mention {question.words_for.get(head, head)}"
             return ranking
-        sentences = self._candidates(question, passages)
+        sentences = self._candidates(question, passages, restatements)
         if not sentences:
             ranking.detail = "no retrieved passage speaks to the question"
             return ranking

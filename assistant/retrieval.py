@@ -198,7 +198,8 @@ class ChunkInfo:
     defines: Sequence[tuple[str, Sequence[str]]] = ()
 
 
-def _info(chunk_id: str, text: str, meta: dict[str, Any]) -> ChunkInfo:
+def chunk_info(chunk_id: str, text: str, meta: dict[str, Any]) -> ChunkInfo:
+    """A chunk as the lexical index keeps it, from its text and its stored metadata (source, start, end, ...)."""
     from assistant.references import acronyms
 
     return ChunkInfo(
@@ -224,7 +225,7 @@ class LexicalIndex:
     def __init__(
         self, rows: Iterable[tuple[str, str, dict[str, Any]] | ChunkInfo], *, bm25: BM25 | None = None
     ) -> None:
-        self.chunks: list[ChunkInfo] = [row if isinstance(row, ChunkInfo) else _info(*row) for row in rows]
+        self.chunks: list[ChunkInfo] = [row if isinstance(row, ChunkInfo) else chunk_info(*row) for row in rows]
         self.position = {c.chunk_id: i for i, c in enumerate(self.chunks)}
         self.bm25 = bm25 or BM25([_lexical_text(c) for c in self.chunks])
         self.sources = np.array([c.source for c in self.chunks], dtype=object)
@@ -235,7 +236,7 @@ class LexicalIndex:
         old = self.bm25
         lengths = np.diff(old.indptr)
         entry_kept = np.repeat(keep, lengths)
-        added = [_info(*row) for row in rows]
+        added = [chunk_info(*row) for row in rows]
         vocabulary = dict(old.vocabulary)
         indptr, terms, tfs = _rows_to_arrays([Counter(analyse(_lexical_text(c))) for c in added], vocabulary)
         kept_lengths = lengths[keep]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from assistant.evaluation.judges import JudgeModel
 from assistant.evaluation.metrics import Verdict
 from assistant.evaluation.validity import LabelledClaim, load_expertqa, load_scifact, scores, validate
 from assistant.pipeline import Assistant
@@ -64,6 +67,22 @@ def test_validate_writes_numbers_per_dataset(tmp_path: Path, seed_assistant: Ass
     stored = json.loads(save.read_text())["judges"]["offline"]
     assert set(stored["datasets"]) == {"expertqa", "scifact", "scifact_3way"}
     assert all(row["n"] == 6 and 0 <= row["balanced_accuracy"] <= 1 for row in stored["datasets"].values())
+
+
+@needs_benchmarks
+@pytest.mark.slow
+def test_train_judge_on_a_slice_writes_a_model_that_validate_reports(tmp_path: Path, seed_assistant: Assistant) -> None:
+    """evals/train_judge.py on 12 dev items per dataset writes a loadable model; validate reports the scorer judge."""
+    out = tmp_path / "judge.json"
+    command = [sys.executable, str(REPO / "evals" / "train_judge.py"), "--limit", "12", "--out", str(out)]
+    subprocess.run(command, cwd=REPO, check=True, capture_output=True, timeout=600)
+    model = JudgeModel.load(out)
+    assert model.provenance["items"] == {"expertqa": 12, "scifact": 12}
+    assert any(w != 0 for w in model.model.weights) and 0 < model.threshold < 1
+    save = tmp_path / "judge_validity.json"
+    validate(seed_assistant, judge="scorer", benchmarks=BENCHMARKS, limit=6, save=save, log=lambda _: None)
+    stored = json.loads(save.read_text())["judges"]["scorer"]
+    assert all(row["n"] == 6 for row in stored["datasets"].values())
 
 
 def test_committed_validity_file_names_each_dataset() -> None:

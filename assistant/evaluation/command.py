@@ -26,7 +26,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--thresholds", type=Path, help="thresholds file (default: evals/thresholds.toml)")
     parser.add_argument(
         "--judge",
-        choices=["auto", "offline", "llm"],
+        choices=["auto", "offline", "scorer", "llm"],
         default="auto",
         help="statement judge (default auto: llm when the answerer is a local model, else offline)",
     )
@@ -40,7 +40,7 @@ def add_parser(commands: Any) -> None:
         "--benchmarks", type=Path, default=Path("../shared/benchmarks"), help="folder with expertqa/ and scifact/"
     )
     validity.add_argument("--limit", type=int, help="at most this many items per dataset (LLM judges are slow)")
-    validity.add_argument("--calibrate", action="store_true", help="refit the offline judge on the dev half first")
+    validity.add_argument("--calibrate", action="store_true", help="refit the offline or scorer judge on the dev half")
     validity.add_argument("--no-save", action="store_true", help="print the numbers without updating the file")
 
 

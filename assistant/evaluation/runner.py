@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from assistant.errors import ConfigError, LoadError
 from assistant.evaluation.golden import GoldenItem, load_golden
-from assistant.evaluation.judges import Judge, OfflineJudge
+from assistant.evaluation.judges import Judge, OfflineJudge, ScorerJudge
 from assistant.evaluation.reports import changes, previous_report, summary_table, write_reports
 from assistant.evaluation.scoring import ERROR, SOURCE_MISSING, QuestionResult, score_answer, summarise
 from assistant.evaluation.thresholds import Thresholds, breaches, load_thresholds
@@ -78,7 +78,7 @@ def load_items(files: Sequence[Path]) -> list[tuple[str, GoldenItem]]:
 
 
 def make_judge(name: str, assistant: Assistant, model: str | None = None) -> Judge:
-    """The judge called `name`: "offline" (always available), "llm" (a local GGUF model), or "auto".
+    """The judge called `name`: "offline", "scorer" (both always available), "llm" (a local GGUF model), or "auto".
 
     "auto" is the LLM judge when the assistant answers with a local model (its `llm.model`), else
     the offline judge. `model` overrides the LLM judge's model (an installed name or a .gguf path).
@@ -88,11 +88,13 @@ def make_judge(name: str, assistant: Assistant, model: str | None = None) -> Jud
         name = "llm" if answerer == "local" else "offline"
     if name == "offline":
         return OfflineJudge(assistant.embedder)
+    if name == "scorer":
+        return ScorerJudge.shipped(assistant.embedder, assistant.retriever.lexical)
     if name == "llm":
         from assistant.evaluation.llm_judge import LlamaJudge
 
         return LlamaJudge.from_name(model or assistant.settings.llm.model, threads=assistant.settings.llm.threads)
-    raise ConfigError(f"unknown judge {name!r}: use auto, offline or llm")
+    raise ConfigError(f"unknown judge {name!r}: use auto, offline, scorer or llm")
 
 
 def update_index(assistant: Assistant, log: Callable[[str], None]) -> dict[str, list[str]]:

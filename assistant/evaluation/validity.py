@@ -11,8 +11,9 @@ Two human-labelled sets, read in place from the shared benchmarks folder (never 
   abstract the claim cites). Tasks: supported against not (binary), and supported / contradicted /
   unsupported (three-way).
 
-Items are split in two halves by a hash of their id: the offline judge's weight and threshold are
-fitted on the dev half (`--calibrate`) and every number reported is on the held-out half. The score
+Items are split in two halves by a hash of their id: the offline judge's weight and threshold, and
+the scorer judge's model and threshold (`evals/train_judge.py`), are fitted on the dev half and every
+number reported is on the held-out half. The score
 is balanced accuracy (mean recall per class), so always answering "supported" scores 0.5.
 """
 
@@ -20,18 +21,30 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from tqdm import tqdm
 
 from assistant.errors import ConfigError
-from assistant.evaluation.judges import Judge, OfflineJudge, contradiction
+from assistant.evaluation.judges import (
+    JUDGE_FEATURES,
+    Judge,
+    JudgeModel,
+    OfflineJudge,
+    ScorerJudge,
+    contradiction,
+    quoted,
+    scorer_digest,
+)
 from assistant.evaluation.metrics import Verdict, balanced_accuracy
 from assistant.records import SPACED_MARKER
+from assistant.scorer import fit_logistic
 
 if TYPE_CHECKING:
     from assistant.pipeline import Assistant
@@ -155,10 +168,69 @@ def calibrate(judge: OfflineJudge, items: Sequence[LabelledClaim]) -> tuple[floa
     return best[1], best[2]
 
 
+# The scorer judge's folds (for choosing its threshold out of fold) and L2 penalty.
+JUDGE_FOLDS = 5
+JUDGE_L2 = 1.0
+
+
+def fit_scorer_judge(
+    judge: ScorerJudge, items: Sequence[LabelledClaim], *, progress: bool = True
+) -> tuple[JudgeModel, dict[str, Any]]:
+    """Fit the scorer judge's model on `items` (the dev half), and its threshold out of fold.
+
+    Each (dataset, label) group weighs the same in the fit, since the score is balanced accuracy
+    per dataset. The threshold is the one that maximises the mean of the datasets' balanced
+    accuracy over out-of-fold predictions (items in `JUDGE_FOLDS` folds by position, so the fit is
+    deterministic). Returns the model and its out-of-fold numbers.
+    """
+    started = time.monotonic()
+    judge.warm([p for i in items for p in i.passages])
+    read = [(i, judge.features(i.claim, i.passages)) for i in tqdm(items, desc="features", disable=not progress)]
+    usable = [(i, found[0]) for i, found in read if found is not None]
+    x = np.array([[values[name] for name in JUDGE_FEATURES] for _, values in usable])
+    y = np.array([float(i.label is Verdict.SUPPORTED) for i, _ in usable])
+    groups = [(i.dataset, i.label is Verdict.SUPPORTED) for i, _ in usable]
+    sizes = {g: groups.count(g) for g in set(groups)}
+    weights = np.array([len(groups) / len(sizes) / sizes[g] for g in groups])
+    fold = np.arange(len(usable)) % JUDGE_FOLDS
+    out_of_fold = np.zeros(len(usable))
+    for k in range(JUDGE_FOLDS):
+        part = fit_logistic(x[fold != k], y[fold != k], JUDGE_FEATURES, weights=weights[fold != k], l2=JUDGE_L2)
+        out_of_fold[fold == k] = [part.probability(dict(zip(JUDGE_FEATURES, row, strict=True))) for row in x[fold == k]]
+    probability = {id(i): float(p) for (i, _), p in zip(usable, out_of_fold, strict=True)}
+
+    def mean_accuracy(threshold: float) -> tuple[float, dict[str, dict[str, Any]]]:
+        predicted = [
+            Verdict.SUPPORTED
+            if quoted(i.claim, i.passages) or probability.get(id(i), -1.0) >= threshold
+            else Verdict.UNSUPPORTED
+            for i in items
+        ]
+        table = scores(items, predicted)
+        datasets = [d for d in ("expertqa", "scifact") if d in table]
+        return sum(table[d]["balanced_accuracy"] for d in datasets) / max(1, len(datasets)), table
+
+    threshold = max((t / 100 for t in range(5, 96)), key=lambda t: (mean_accuracy(t)[0], -abs(t - 0.5)))
+    model = fit_logistic(x, y, JUDGE_FEATURES, weights=weights, l2=JUDGE_L2)
+    counts = {d: sum(1 for i in items if i.dataset == d) for d in sorted({i.dataset for i in items})}
+    provenance = {
+        "data": "ExpertQA (Complete vs Incomplete) and SciFact dev claims (SUPPORT vs not), dev half by id hash",
+        "items": counts,
+        "without_evidence_sentence": len(items) - len(usable),
+        "folds": JUDGE_FOLDS,
+        "l2": JUDGE_L2,
+        "trained_seconds": round(time.monotonic() - started, 1),
+    }
+    oof = _round(mean_accuracy(threshold)[1])
+    return JudgeModel(model, threshold, scorer_digest(), provenance), oof
+
+
 def judge_items(judge: Judge, items: Sequence[LabelledClaim], *, progress: bool = True) -> list[Verdict]:
     """The judge's verdict on every item."""
     if isinstance(judge, OfflineJudge):
         judge.warm([text for i in items for text in (i.claim, *i.passages)])
+    if isinstance(judge, ScorerJudge):
+        judge.warm([p for i in items for p in i.passages])
     return [judge.judge(i.claim, i.passages).verdict for i in tqdm(items, desc=judge.name, disable=not progress)]
 
 
@@ -192,11 +264,17 @@ def validate(
     dev = [i for i in items if i.dev]
     held_out = [i for i in items if not i.dev]
     if calibrate_first:
-        if not isinstance(chosen, OfflineJudge):
-            raise ConfigError("--calibrate fits the offline judge; leave it out for --judge llm")
-        chosen.weight, chosen.threshold = calibrate(chosen, dev)
-        log(f"calibrated on {len(dev)} dev items: weight = {chosen.weight}, threshold = {chosen.threshold}")
-    if limit is None and not isinstance(chosen, OfflineJudge):
+        if isinstance(chosen, ScorerJudge):
+            chosen.model, oof = fit_scorer_judge(ScorerJudge(chosen.embedder), dev, progress=False)
+            log(f"fitted on {len(dev)} dev items: threshold = {chosen.model.threshold:.2f}, out of fold {oof}")
+        elif isinstance(chosen, OfflineJudge):
+            chosen.weight, chosen.threshold = calibrate(chosen, dev)
+            log(f"calibrated on {len(dev)} dev items: weight = {chosen.weight}, threshold = {chosen.threshold}")
+        else:
+            raise ConfigError("--calibrate fits the offline and scorer judges; leave it out for --judge llm")
+    if isinstance(chosen, ScorerJudge):
+        chosen.lexical = None  # the evidence is not the assistant's corpus: `warm` builds its statistics from it
+    if limit is None and not isinstance(chosen, OfflineJudge | ScorerJudge):
         limit = LLM_DEFAULT_LIMIT
     sample = _sample(held_out, limit)
     log(f"judging {len(sample)} held-out items with the {chosen.name} judge")
@@ -207,7 +285,7 @@ def validate(
     entry: dict[str, Any] = {
         "measured": datetime.now(UTC).date().isoformat(),
         "judge": chosen.describe(),
-        "split": "held-out half (items whose id hash is odd); the offline judge was calibrated on the other half",
+        "split": "held-out half (items whose id hash is odd); the offline and scorer judges were fitted on the other",
         "sample": f"at most {limit} items per dataset" if limit else "all held-out items",
         "datasets": table,
     }
