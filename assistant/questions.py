@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from itertools import takewhile
 
 from assistant.cleaning import NUMBER, VENUE_LINE, WORD
-from assistant.retrieval import analyse
+from assistant.retrieval import analyse, lexical_form
 
 # Words that shape a question but say nothing about its topic; left out of term coverage.
 QUESTION_WORDS = frozenset(
@@ -221,7 +221,7 @@ def parse(text: str) -> Question:
     terms: list[str] = []
     critical: set[str] = set()
     words_for: dict[str, str] = {}
-    for position, word in enumerate(WORD.findall(text)):
+    for position, word in enumerate(WORD.findall(lexical_form(text))):  # "1,000" is one word, as analysed
         if word.lower().strip("'’") in QUESTION_WORDS:
             continue
         for term in analyse(word):  # "brain-network" -> brain, network

@@ -33,6 +33,10 @@ if TYPE_CHECKING:
     from assistant.store import ChromaStore
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:[.'’][a-z0-9]+)*")
+# "1,000" is one number, written as "1000" elsewhere ("1,000, 2,000" are two).
+_THOUSANDS = re.compile(r"(?<![\d,.])\d{1,3}(?:,\d{3})+(?!,?\d)")
+# Subscripts that plain-text abstracts write in parentheses: "PGE(2)", "H(2)O(2)", "CO(2)" are "PGE2", "H2O2", "CO2".
+_SUBSCRIPT = re.compile(r"(?<=[A-Za-z])\((\d{1,2})\)")
 
 
 # Irregular English verb forms the stemmer leaves apart ("written" / "writing"): mapped to the base form.
@@ -95,9 +99,14 @@ def _stemmer() -> Any:
     return Stemmer.Stemmer("english")
 
 
+def lexical_form(text: str) -> str:
+    """`text` with numbers and subscripts written one way: "1,000" as "1000", "PGE(2)" as "PGE2"."""
+    return _SUBSCRIPT.sub(r"\1", _THOUSANDS.sub(lambda m: m.group().replace(",", ""), text))
+
+
 def analyse(text: str) -> list[str]:
     """Lexical terms: lower-cased words and numbers, stop words removed, Snowball-stemmed."""
-    text = text.replace("©", " copyright ")
+    text = lexical_form(text.replace("©", " copyright "))
     words = [w.replace("’", "'").split("'")[0] for w in _TOKEN.findall(text.lower())]
     words = [_IRREGULAR.get(w, w) for w in words if w and w not in STOP_WORDS]
     return list(_stemmer().stemWords(words))
@@ -299,7 +308,7 @@ class LexicalIndex:
         return [(self.chunks[i].chunk_id, float(scores[i])) for i in top if scores[i] > 0]
 
 
-_FORMAT = 2.0  # the saved layout's version
+_FORMAT = 3.0  # the saved layout's version (3: "1,000" and "PGE(2)" are analysed as "1000" and "pge2")
 
 
 def _lexical_text(chunk: ChunkInfo) -> str:

@@ -11,7 +11,7 @@ import pytest
 
 from assistant.cli import main
 from assistant.errors import ConfigError
-from assistant.evaluation.runner import golden_files, load_items, run_eval
+from assistant.evaluation.runner import golden_files, load_items, make_judge, run_eval
 from assistant.pipeline import Assistant
 from tests.conftest import REPO, SEED_CORPUS
 
@@ -76,6 +76,16 @@ def test_eval_through_corpus_updates(tmp_path: Path, make_assistant: Callable[..
     flagged = [c for c in third.report["changes"] if c["question"] == "golden/mtr-healthy-controls"]
     assert flagged and flagged[0]["change"] == "status changed"
     assert "source_missing" in third.paths[1].read_text()
+
+
+@pytest.mark.slow
+def test_eval_with_the_scorer_judge(tmp_path: Path, make_assistant: Callable[..., Assistant]) -> None:
+    """The scorer judge is made before any index is open, reads the index's statistics, and supports quotes."""
+    evals = _workspace(tmp_path)
+    assert make_judge("scorer", make_assistant(tmp_path)).name == "scorer"  # no index yet: nothing is read
+    run = run_eval(make_assistant(tmp_path), evals=evals, judge="scorer", log=lambda _: None, progress=False)
+    assert run.report["judge"]["name"] == "scorer"
+    assert run.summary["faithfulness"] == 1.0  # extractive answers quote their citations
 
 
 @pytest.mark.slow

@@ -3,7 +3,19 @@
 from __future__ import annotations
 
 from assistant.pipeline import Assistant
+from assistant.questions import parse
 from assistant.retrieval import BM25, analyse, rrf
+
+
+def test_numbers_and_subscripts_are_analysed_one_way() -> None:
+    """ "1,000" and "1000", "PGE(2)" and "PGE2" are the same term, in documents and in questions."""
+    assert analyse("1,000 people and 32,441 samples") == analyse("1000 people and 32441 samples")
+    assert analyse("1,000, 2,000 and 3") == ["1000", "2000", "3"]
+    assert analyse("figures 1,2 and version 1.2,345") == ["figur", "1", "2", "version", "1.2", "345"]
+    assert analyse("PGE(2) production and H(2)O(2)") == analyse("PGE2 production and H2O2")
+    assert analyse("step (2)") == ["step", "2"]
+    question = parse("Do 1,000 people make PGE(2)?")
+    assert {"1000", "pge2"} <= question.critical
 
 
 def test_analyse_stems_and_drops_stop_words() -> None:

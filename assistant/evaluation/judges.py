@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -276,8 +276,9 @@ class ScorerJudge:
     """The answerer's learned sentence scoring, applied to (statement, evidence) (module docstring).
 
     `lexical` gives the corpus statistics (idf) the features are read against: the assistant's own
-    index when judging its answers; without one, `warm` builds it from the texts it is given (the
-    pooled evidence of a benchmark), or each call from its own evidence. Each evidence passage is
+    index when judging its answers (`statistics` fetches it at the first judgement, once the index is
+    open); without either, `warm` builds it from the texts it is given (the pooled evidence of a
+    benchmark), or the first call from its own evidence. Each evidence passage is
     read as a document of its own. `model` is None only while the judge is being fitted.
     """
 
@@ -285,23 +286,29 @@ class ScorerJudge:
     version = "1"
 
     def __init__(
-        self, embedder: Embedder, lexical: LexicalIndex | None = None, model: JudgeModel | None = None
+        self,
+        embedder: Embedder,
+        lexical: LexicalIndex | None = None,
+        model: JudgeModel | None = None,
+        *,
+        statistics: Callable[[], LexicalIndex] | None = None,
     ) -> None:
         self.embedder = embedder
         self.lexical = lexical
         self.model = model
+        self.statistics = statistics
         self._answerer: ExtractiveAnswerer | None = None
         self._known: set[str] = set()
 
     @classmethod
-    def shipped(cls, embedder: Embedder, lexical: LexicalIndex | None = None) -> ScorerJudge:
+    def shipped(cls, embedder: Embedder, statistics: Callable[[], LexicalIndex] | None = None) -> ScorerJudge:
         """The judge with the packaged model, refused if it was fitted with another answerer scorer."""
         model = JudgeModel.load()
         if model.scorer != scorer_digest():
             raise ConfigError(
                 "assistant/data/judge.json was fitted with another scorer: retrain with evals/train_judge.py"
             )
-        return cls(embedder, lexical, model)
+        return cls(embedder, model=model, statistics=statistics)
 
     def describe(self) -> dict[str, object]:
         """Name, version, threshold and what the model was fitted on."""
@@ -316,7 +323,7 @@ class ScorerJudge:
 
     def warm(self, texts: Sequence[str]) -> None:
         """Build the reference statistics from `texts` when no index was given."""
-        if self.lexical is None:
+        if self.lexical is None and self.statistics is None:
             unique = list(dict.fromkeys(texts))
             self.lexical = LexicalIndex(
                 [ChunkInfo(f"reference:{n}", f"reference:{n}", "", t, 0, len(t), "", "") for n, t in enumerate(unique)]
@@ -326,6 +333,8 @@ class ScorerJudge:
     def _reader(self, passages: Sequence[str]) -> ExtractiveAnswerer:
         from assistant.answering import ExtractiveAnswerer
 
+        if self.lexical is None and self.statistics is not None:
+            self.lexical = self.statistics()
         if self.lexical is None:
             self.warm(passages)
         if self._answerer is None and self.lexical is not None:

@@ -89,7 +89,7 @@ def make_judge(name: str, assistant: Assistant, model: str | None = None) -> Jud
     if name == "offline":
         return OfflineJudge(assistant.embedder)
     if name == "scorer":
-        return ScorerJudge.shipped(assistant.embedder, assistant.retriever.lexical)
+        return ScorerJudge.shipped(assistant.embedder, lambda: assistant.retriever.lexical)
     if name == "llm":
         from assistant.evaluation.llm_judge import LlamaJudge
 

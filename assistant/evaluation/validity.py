@@ -259,7 +259,8 @@ def validate(
     """Score a judge against the held-out half of the human labels; optionally store the numbers in `save`."""
     from assistant.evaluation.runner import make_judge
 
-    chosen = make_judge(judge, assistant, model)
+    # The scorer judge reads the benchmark's evidence, not the assistant's corpus: its statistics come from that.
+    chosen = ScorerJudge.shipped(assistant.embedder) if judge == "scorer" else make_judge(judge, assistant, model)
     items = load_benchmarks(benchmarks)
     dev = [i for i in items if i.dev]
     held_out = [i for i in items if not i.dev]
@@ -272,8 +273,6 @@ def validate(
             log(f"calibrated on {len(dev)} dev items: weight = {chosen.weight}, threshold = {chosen.threshold}")
         else:
             raise ConfigError("--calibrate fits the offline and scorer judges; leave it out for --judge llm")
-    if isinstance(chosen, ScorerJudge):
-        chosen.lexical = None  # the evidence is not the assistant's corpus: `warm` builds its statistics from it
     if limit is None and not isinstance(chosen, OfflineJudge | ScorerJudge):
         limit = LLM_DEFAULT_LIMIT
     sample = _sample(held_out, limit)
