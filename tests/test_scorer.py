@@ -100,3 +100,15 @@ def test_reranker_experiment_runs_on_a_slice() -> None:
     rows = [line for line in done.stdout.splitlines() if line.strip().startswith("K=")]
     assert len(rows) == 32
     assert sum("<- fewest candidates near the best" in line for line in rows) == 1
+
+
+@pytest.mark.slow
+def test_sentence_model_alternatives_run_on_a_slice() -> None:
+    """evals/explore_scorer.py (gradient boosting, learned answer types) runs on 2 articles and prints its table."""
+    command = [sys.executable, str(REPO / "evals" / "explore_scorer.py"), "--articles", "2", "--questions", "12"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "24 answerable SQuAD questions, 2 folds" in done.stdout
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and line[2:3].isalpha()]
+    assert len(rows) == 5  # the header and four models
+    assert all(0.0 <= float(line.rsplit("|", 2)[1]) <= 1.0 for line in rows[1:])
