@@ -491,7 +491,9 @@ class Assistant:
     ) -> Generator[str, None, Answer]:
         generative = self.generative(backend)
         standalone = text
-        if any(m["role"] == "user" for m in messages):
+        # Only a follow-up is rewritten by the model: a new question in the same chat costs no extra call
+        # (and keeps the model's cached instructions; see "The local model" in the README).
+        if self.condense(text, messages)[0] != text:
             mark = time.perf_counter()
             standalone = generative.condense(text, messages) or self.condense(text, messages)[0]
             timings["condense"] = time.perf_counter() - mark

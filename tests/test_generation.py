@@ -190,6 +190,17 @@ def test_follow_up_is_condensed_by_the_model_before_retrieval(indexed: Assistant
     assert result.citations
 
 
+def test_new_question_in_a_conversation_is_not_condensed(indexed: Assistant) -> None:
+    """A question that does not lean on earlier turns goes to the model as asked, with no rewriting call."""
+    answer = "The harbor lantern survey counted 42 glowing otoliths in the north tank [1]."
+    history = [{"role": "user", "content": "Tell me about the harbor lantern survey."}]
+    question = "How many glowing otoliths did the harbor lantern survey count in the north tank?"
+    result = with_model(indexed, recorded(answer)).answer(question, history=history)
+    assert "condense" not in result.timings
+    assert result.standalone_question == question
+    assert "42" in result.text and result.answerer != "extractive"
+
+
 def test_extractive_override_ignores_the_chat_model(indexed: Assistant) -> None:
     """answerer="extractive" answers without the model, and stream() yields its text then the Answer."""
     assistant = with_model(indexed, recorded("never used"))
