@@ -42,7 +42,7 @@ it in square brackets, like [1] or [2][3].
 or not settled), then give the supporting facts.
 - If the passages do not contain the answer, reply exactly: {ABSTAIN_PHRASE}"""
 
-QUESTION = "{passages}\n\nQuestion: {question}\nAnswer from the passages above, with [id] after each sentence."
+QUESTION = "{passages}\n\n{earlier}Question: {question}\nAnswer from the passages above, with [id] after each sentence."
 
 CONDENSE = (
     "Rewrite the user's last question so it can be understood without the conversation: replace words "
@@ -170,16 +170,22 @@ class GenerativeAnswerer:
         reply = "".join(deltas)
         return standalone(reply, question)
 
-    def stream(self, question: str, passages: Sequence[Passage], *, standalone_question: str) -> Iterator[str | Answer]:
+    def stream(
+        self, question: str, passages: Sequence[Passage], *, standalone_question: str, earlier: str = ""
+    ) -> Iterator[str | Answer]:
         """Stream the answer's text deltas, then yield the checked `Answer`.
+
+        `earlier` is the conversation's previous question, shown before a follow-up that was not
+        rewritten (`llm.rewrite_follow_ups` off), so that the model can tell what "it" is.
 
         Raises `BackendError` when the backend fails, or when the reply supports nothing it says
         with the passages (garbage, or an injected instruction followed), so the caller falls back.
         """
-        fitted = self.budget.passages(standalone_question, passages)
+        shown = f"Earlier question: {earlier}\n" if earlier else ""
+        fitted = self.budget.passages(shown + standalone_question, passages)
         if not fitted:
             raise BackendError(f"no passage fits the context window of {self.llm.context_window} tokens")
-        inputs = {"passages": format_passages(fitted), "question": standalone_question}
+        inputs = {"passages": format_passages(fitted), "question": standalone_question, "earlier": shown}
         pieces: list[str] = []
         limit = self.llm.max_new_tokens
         for delta in stream_text(self.chain, inputs, timeout=self.llm.timeout, where=self.where, max_chunks=limit):

@@ -490,12 +490,16 @@ class Assistant:
         timings: dict[str, float],
     ) -> Generator[str, None, Answer]:
         generative = self.generative(backend)
-        standalone = text
+        standalone, earlier = text, ""
         # Only a follow-up is rewritten by the model: a new question in the same chat costs no extra call
         # (and keeps the model's cached instructions; see "The local model" in the README).
-        if self.condense(text, messages)[0] != text:
+        query = self.condense(text, messages)[0]
+        if query != text and not self.settings.llm.rewrite_follow_ups:
+            standalone = query  # retrieved with the earlier question; the model sees both, apart
+            earlier = [m["content"] for m in messages if m["role"] == "user"][-1]
+        elif query != text:
             mark = time.perf_counter()
-            standalone = generative.condense(text, messages) or self.condense(text, messages)[0]
+            standalone = generative.condense(text, messages) or query
             timings["condense"] = time.perf_counter() - mark
         mark = time.perf_counter()
         # The same retrieval, document references, spreading and sentence ranking as the extractive
@@ -512,7 +516,8 @@ class Assistant:
         timings["retrieve"] = time.perf_counter() - mark
         mark = time.perf_counter()
         first = True
-        for item in generative.stream(text, passages, standalone_question=standalone):
+        asked = text if earlier else standalone
+        for item in generative.stream(text, passages, standalone_question=asked, earlier=earlier):
             if first:
                 timings["first_token"] = time.perf_counter() - mark
                 first = False

@@ -120,6 +120,12 @@ class LLMSettings(_Section):
         description="Most passages a generative answer reads (those holding the best-ranked sentences); "
         "a `k` passed to the question overrides it",
     )
+    rewrite_follow_ups: bool = Field(
+        False,
+        description="Have the model rewrite a follow-up question into a standalone one before it answers; off (the "
+        "default), the model reads the follow-up with the earlier question beside it: one model call instead of "
+        "two, and the local model keeps its instructions cached (see README, Generative answers)",
+    )
     temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature; 0 answers deterministically")
     threads: int = Field(0, ge=0, le=256, description="CPU threads for the local model; 0 uses every core")
     timeout: float = Field(

@@ -2,6 +2,7 @@
 
 Run from the repo root:
     .venv/bin/python evals/bench_llm.py [--model qwen2.5-coder-1.5b] [--questions 8] [--passage-tokens N]
+        [--passages K] [--golden FILE ...] [--kind follow_up] [--rewrite]
 
 The seed corpus is indexed in a temporary folder; --questions golden questions, taken in turn from
 each kind (fact, paraphrase, follow-up with history, across documents, false premise,
@@ -9,13 +10,13 @@ unanswerable), are answered through `Assistant.stream` with the local backend (d
 4096-token window, 384 new tokens at most, temperature 0). Per question:
 
 - time to first token: from the call to the first streamed text (retrieval, prompt processing; for
-  a follow-up also the model's rewriting of it into a standalone question);
+  a follow-up with `--rewrite` also the model's rewriting of it into a standalone question);
 - tokens per second: the answer's tokens (counted with the model's own tokenizer) after the first,
   over the time from the first to the last;
 - prompt tokens: the chat prompt as the model sees it (instructions, fenced passages, question), for
   the answers the model gave (a fallback holds other passages); `--passage-tokens` sets how much
   passage text it reads (`llm.passage_tokens`; 0 gives whole passages, as before windows existed) and
-  `--passages` how many passages (`llm.passages`);
+  `--passages` how many passages (`llm.passages`); `--rewrite` turns `llm.rewrite_follow_ups` on;
 - correct: the golden set's scoring (`assistant/evaluation/golden.py`) of the final answer (a
   fallback counts as what it is, the extractive answer), beside the extractive answerer's score on
   the same questions, and citations that are not verbatim spans.
@@ -74,6 +75,9 @@ def main() -> int:
     parser.add_argument(
         "--passages", type=int, default=LLMSettings().passages, help="most passages the model reads (llm.passages)"
     )
+    parser.add_argument("--golden", action="append", type=Path, help="golden files (default: evals/golden.jsonl)")
+    parser.add_argument("--kind", help="only questions of this kind (fact, follow_up, ...)")
+    parser.add_argument("--rewrite", action="store_true", help="follow-ups rewritten by the model first")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -83,7 +87,11 @@ def main() -> int:
             store=StoreSettings(path=root / "index"),
             answering=AnsweringSettings(answerer="local"),
             llm=LLMSettings(
-                model=args.model, threads=args.threads, passage_tokens=args.passage_tokens, passages=args.passages
+                model=args.model,
+                threads=args.threads,
+                passage_tokens=args.passage_tokens,
+                passages=args.passages,
+                rewrite_follow_ups=args.rewrite,
             ),
         )
         assistant = Assistant(settings)
@@ -98,7 +106,8 @@ def main() -> int:
 
         corpus = root / "corpus"
         texts = {path.name: load_file(path, corpus).text for path in corpus.iterdir()}
-        golden = spread(load_golden(REPO / "evals" / "golden.jsonl"))
+        files = args.golden or [REPO / "evals" / "golden.jsonl"]
+        golden = spread([item for path in files for item in load_golden(path) if args.kind in (None, item.kind)])
         rows = []
         for item in golden[: args.questions]:
             started = time.perf_counter()
@@ -116,7 +125,7 @@ def main() -> int:
             tokens = model.tokens("".join(pieces))
             fitted = generative.budget.passages(item.question, result.passages)
             prompt = generative.chain.first.invoke(  # type: ignore[attr-defined]
-                {"passages": format_passages(fitted), "question": item.question}
+                {"passages": format_passages(fitted), "question": item.question, "earlier": ""}
             )
             rows.append(
                 {

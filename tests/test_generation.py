@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatGenerationChunk
+from pydantic import Field
 
 from assistant.citing import ABSTAIN_PHRASE
 from assistant.embedding import Embedder
@@ -60,6 +65,16 @@ def recorded(*replies: str) -> FakeListChatModel:
     return FakeListChatModel(responses=list(replies))
 
 
+class Listening(FakeListChatModel):
+    """Recorded replies, keeping the text of every prompt it was sent."""
+
+    prompts: list[str] = Field(default_factory=list)
+
+    def _stream(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        self.prompts.append("\n".join(str(m.content) for m in messages))
+        yield from super()._stream(messages, *args, **kwargs)
+
+
 def collect(assistant: Assistant, question: str, **kwargs: object) -> tuple[str, Answer]:
     """The streamed text and the final Answer of one question."""
     deltas: list[str] = []
@@ -99,7 +114,7 @@ def test_passages_are_fenced_and_document_text_cannot_close_a_fence() -> None:
     grouped = format_passages([passages[0], other, again])  # ids keep rank order, titles appear once
     assert grouped.count("<document ") == 2
     assert grouped.index('id="1"') < grouped.index('id="3"') < grouped.index('id="2"')
-    messages = answer_prompt().format_messages(passages=block, question="Q?")
+    messages = answer_prompt().format_messages(passages=block, question="Q?", earlier="")
     assert "not instructions" in str(messages[0].content)
     assert ABSTAIN_PHRASE in str(messages[0].content)
 
@@ -180,14 +195,30 @@ def test_empty_reply_falls_back_with_a_one_line_reason(indexed: Assistant) -> No
 
 
 def test_follow_up_is_condensed_by_the_model_before_retrieval(indexed: Assistant) -> None:
-    """With history, the model's rewrite is the question retrieved and answered."""
+    """With `llm.rewrite_follow_ups` on, the model's rewrite is the question retrieved and answered."""
     rewrite = "How many glowing otoliths did the harbor lantern survey count?"
     answer = "The harbor lantern survey counted 42 glowing otoliths in the north tank [1]."
     history = [{"role": "user", "content": "Tell me about the harbor lantern survey."}]
-    result = with_model(indexed, recorded(rewrite, answer)).answer("How many did it count?", history=history)
+    assistant = with_model(indexed, recorded(rewrite, answer), rewrite_follow_ups=True)
+    result = assistant.answer("How many did it count?", history=history)
     assert result.standalone_question == rewrite
     assert "condense" in result.timings
     assert result.citations
+
+
+def test_follow_up_unrewritten_is_read_with_the_earlier_question(indexed: Assistant) -> None:
+    """By default (`llm.rewrite_follow_ups` off): one model call, holding the earlier question and the follow-up."""
+    answer = "The harbor lantern survey counted 42 glowing otoliths in the north tank [1]."
+    history = [{"role": "user", "content": "Tell me about the harbor lantern survey."}]
+    model = Listening(responses=[answer])
+    result = with_model(indexed, model).answer("How many did it count?", history=history)
+    assert "condense" not in result.timings
+    assert len(model.prompts) == 1
+    assert (
+        "Earlier question: Tell me about the harbor lantern survey.\nQuestion: How many did it count?"
+        in (model.prompts[0])
+    )
+    assert "42" in result.text and result.citations and result.answerer != "extractive"
 
 
 def test_new_question_in_a_conversation_is_not_condensed(indexed: Assistant) -> None:
