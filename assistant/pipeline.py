@@ -490,21 +490,21 @@ class Assistant:
         timings: dict[str, float],
     ) -> Generator[str, None, Answer]:
         generative = self.generative(backend)
-        standalone, earlier = text, ""
-        # Only a follow-up is rewritten by the model: a new question in the same chat costs no extra call
-        # (and keeps the model's cached instructions; see "The local model" in the README).
+        # A follow-up is retrieved with the earlier question; a new question in the same chat as asked.
+        # The model reads a follow-up beside the earlier question, or (`llm.rewrite_follow_ups`) first
+        # rewrites it, which costs a call and the model's cached instructions (see the README).
         query = self.condense(text, messages)[0]
-        if query != text and not self.settings.llm.rewrite_follow_ups:
-            standalone = query  # retrieved with the earlier question; the model sees both, apart
-            earlier = [m["content"] for m in messages if m["role"] == "user"][-1]
-        elif query != text:
+        asked, earlier = text, ""
+        if query != text and self.settings.llm.rewrite_follow_ups:
             mark = time.perf_counter()
-            standalone = generative.condense(text, messages) or query
+            asked = query = generative.condense(text, messages) or query
             timings["condense"] = time.perf_counter() - mark
+        elif query != text:
+            earlier = [m["content"] for m in messages if m["role"] == "user"][-1]
         mark = time.perf_counter()
         # The same retrieval, document references, spreading and sentence ranking as the extractive
         # composer; the model reads the passages that hold the best-ranked sentences.
-        context = self.context(text, messages, sources=sources, k=k, query=standalone)
+        context = self.context(text, messages, sources=sources, k=k, query=query)
         ranking = self.answerer.rank(text, context.passages, **context.answer_arguments())
         passages = selected_passages(
             context.passages,
@@ -516,7 +516,6 @@ class Assistant:
         timings["retrieve"] = time.perf_counter() - mark
         mark = time.perf_counter()
         first = True
-        asked = text if earlier else standalone
         for item in generative.stream(text, passages, standalone_question=asked, earlier=earlier):
             if first:
                 timings["first_token"] = time.perf_counter() - mark

@@ -83,6 +83,14 @@ class Judge(Protocol):
         ...
 
 
+def surface(statement: str, passages: Sequence[str]) -> tuple[float, set[str]]:
+    """The share of the statement's terms found anywhere in the evidence, and its numbers the evidence lacks."""
+    evidence = " ".join(passages)
+    terms = set(analyse(statement))
+    coverage = len(terms & set(analyse(evidence))) / len(terms) if terms else 1.0
+    return coverage, numbers(statement) - numbers(evidence)
+
+
 def _negated(text: str) -> bool:
     return len(NEGATION.findall(text)) % 2 == 1
 
@@ -156,11 +164,7 @@ class OfflineJudge:
 
     def signals(self, statement: str, passages: Sequence[str]) -> tuple[float, float, set[str], str]:
         """(coverage, cosine, missing numbers, closest evidence unit) for a statement and its evidence."""
-        evidence = " ".join(passages)
-        terms = set(analyse(statement))
-        found = set(analyse(evidence))
-        coverage = len(terms & found) / len(terms) if terms else 1.0
-        missing = numbers(statement) - numbers(evidence)
+        coverage, missing = surface(statement, passages)
         candidates = [u for p in passages for u in units(p)]
         if not candidates:
             return coverage, 0.0, missing, ""
@@ -362,11 +366,10 @@ class ScorerJudge:
         best = ranking.sentences[0]
         values = {name: best.features[name] for name in JUDGE_FEATURES if name in best.features}
         values.update({name: ranking.answer_features[name] for name in ("best_logit", "margin", "missing_share")})
-        evidence = " ".join(passages)
-        terms = set(analyse(statement))
-        values["evidence_coverage"] = len(terms & set(analyse(evidence))) / len(terms) if terms else 1.0
+        coverage, missing = surface(statement, passages)
+        values["evidence_coverage"] = coverage
         values["max_dense"] = max(s.dense for s in ranking.sentences)
-        values["numbers_missing"] = float(bool(numbers(statement) - numbers(evidence)))
+        values["numbers_missing"] = float(bool(missing))
         return values, best.text
 
     def judge(self, statement: str, passages: Sequence[str]) -> Judgement:

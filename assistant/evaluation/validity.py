@@ -198,14 +198,11 @@ def fit_scorer_judge(
         part = fit_logistic(x[fold != k], y[fold != k], JUDGE_FEATURES, weights=weights[fold != k], l2=JUDGE_L2)
         out_of_fold[fold == k] = [part.probability(dict(zip(JUDGE_FEATURES, row, strict=True))) for row in x[fold == k]]
     probability = {id(i): float(p) for (i, _), p in zip(usable, out_of_fold, strict=True)}
+    # A quote is supported at every threshold (2), a claim without an evidence sentence at none (-1).
+    floor = [2.0 if quoted(i.claim, i.passages) else probability.get(id(i), -1.0) for i in items]
 
     def mean_accuracy(threshold: float) -> tuple[float, dict[str, dict[str, Any]]]:
-        predicted = [
-            Verdict.SUPPORTED
-            if quoted(i.claim, i.passages) or probability.get(id(i), -1.0) >= threshold
-            else Verdict.UNSUPPORTED
-            for i in items
-        ]
+        predicted = [Verdict.SUPPORTED if p >= threshold else Verdict.UNSUPPORTED for p in floor]
         table = scores(items, predicted)
         datasets = [d for d in ("expertqa", "scifact") if d in table]
         return sum(table[d]["balanced_accuracy"] for d in datasets) / max(1, len(datasets)), table
