@@ -1,7 +1,5 @@
 """`python -m assistant` runs the command-line interface."""
 
-import sys
+from assistant.cli import entry
 
-from assistant.cli import main
-
-sys.exit(main())
+entry()

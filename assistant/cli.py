@@ -10,11 +10,14 @@ import argparse
 import json
 import sys
 import textwrap
-from collections.abc import Iterator, Sequence
-from typing import TextIO
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TextIO
 
 from assistant.errors import AssistantError
 from assistant.records import Answer
+
+if TYPE_CHECKING:
+    from assistant.pipeline import Assistant
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -185,6 +188,54 @@ def _chat(assistant: object, stdin: TextIO, stdout: TextIO) -> int:
         history += [{"role": "user", "content": question}, {"role": "assistant", "content": result.text}]
 
 
+def _mark_overrides_unchecked() -> None:
+    """Make the `overrides` package's decorator mark methods without checking their signatures.
+
+    Chroma's client decorates about 160 methods with `@override`, which disassembles each class body
+    and compares signatures with the base class as the classes are defined: 0.2-0.3 s of every
+    command's start, spent checking Chroma's own code. The decorator's effect on the program (the
+    `__override__` mark that `EnforceOverrides` looks for) is kept. Done in the command-line process
+    only, before Chroma is imported; `import assistant` leaves the package alone.
+    """
+    try:
+        import overrides
+    except ImportError:  # pragma: no cover - Chroma requires it
+        return
+
+    def mark(method: Any = None, **_options: Any) -> Any:
+        if method is None:  # @override(check_signature=False) and the like
+            return mark
+        method.__override__ = True
+        return method
+
+    overrides.override = overrides.overrides = mark
+
+
+def entry() -> None:
+    """The `assistant` command: run `main`, then leave without tearing the interpreter down.
+
+    A normal exit frees every module object one by one; with Chroma's client (pydantic models,
+    gRPC, OpenTelemetry) that is 0.25-0.3 s after the command's work is done. Everything this
+    process wrote is already closed or committed by then (files are written to a temporary name and
+    renamed, SQLite commits each write), so after the exit handlers run (they stop a local model's
+    process) it leaves with `os._exit`. While other threads are still running it exits normally.
+    """
+    import atexit
+    import contextlib
+    import os
+    import threading
+
+    code = main()
+    if threading.active_count() > 1:
+        sys.exit(code)
+    for stream in (sys.stdout, sys.stderr):
+        # A closed pipe (`assistant ask ... | head`) has nothing left to write to.
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    atexit._run_exitfuncs()
+    os._exit(code)
+
+
 def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
     """Run the CLI; return the exit code."""
     if "httpx" not in sys.modules and "httpx._main" not in sys.modules:
@@ -192,64 +243,86 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
         # pygments are installed, 0.1-0.2 s of every cold start; this process never runs that tool,
         # and httpx falls back to a stub for it when the import is refused (a None entry refuses it).
         sys.modules["httpx._main"] = None  # type: ignore[assignment]
+    if "chromadb" not in sys.modules:
+        _mark_overrides_unchecked()
     args = _parser().parse_args(argv)
     out = stdout or sys.stdout
     try:
         if args.command == "models":
             return _models(args, out)
-        from assistant.pipeline import Assistant
-        from assistant.settings import Settings
+        embedder = None
+        wait_for_model: Callable[[], None] = lambda: None  # noqa: E731 - nothing to wait for by default
+        if args.command in {"ingest", "ask", "chat", "eval"}:
+            from assistant.embedding import Embedder
 
-        settings = _settings(args)
-        if not isinstance(settings, Settings):
-            raise TypeError("settings")
-        assistant = Assistant(settings)
-        if args.command == "ingest":
-            report = assistant.ingest(rebuild=args.rebuild, progress=False if args.quiet else None)
-            for problem in report.problems:
-                print(f"skipped {problem}", file=sys.stderr)
-            print(report.summary(), file=out)
-            return 0
-        if args.command == "status":
-            status = assistant.status()
-            print(f"index: {status.location} (fingerprint {status.fingerprint})", file=out)
-            print(f"documents: {status.documents}, chunks: {status.chunks}", file=out)
-            if status.stale:
-                print(
-                    f"corpus changed since the last ingest: {len(status.added)} new, {len(status.changed)} changed, "
-                    f"{len(status.removed)} removed; run `assistant ingest`",
-                    file=out,
-                )
-            else:
-                print("index is up to date", file=out)
-            return 0
-        if args.command == "ask":
-            if args.json or assistant.backend() == "extractive":
-                result = assistant.answer(args.question, sources=args.source, k=args.k)
-                if result.fallback:
-                    print(f"warning: {result.fallback}", file=sys.stderr)
-                if args.json:
-                    print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2), file=out)
-                else:
-                    print(format_answer(result), file=out)
-            else:
-                show_stream(assistant.stream(args.question, sources=args.source, k=args.k), out)
-            return 0
-        if args.command == "chat":
-            assistant.ensure_index()
-            return _chat(assistant, stdin or sys.stdin, out)
-        if args.command == "eval":
-            from assistant.evaluation.command import run as run_eval
+            # These commands embed (an update's chunks, the question), so the model loads while the
+            # rest of the package, Chroma's client and the index load; an ingest embeds in batches.
+            embedder = Embedder()
+            wait_for_model = embedder.warm_in_background(texts=64 if args.command == "ingest" else 1)
+        assistant = None
+        try:
+            from assistant.pipeline import Assistant
+            from assistant.settings import Settings
 
-            return run_eval(args, assistant, out)
-        if args.command == "ui":
-            from assistant.ui import serve
-
-            return serve(assistant, host=args.host, port=args.port, no_login=args.no_login)
+            settings = _settings(args)
+            if not isinstance(settings, Settings):
+                raise TypeError("settings")
+            assistant = Assistant(settings, embedder=embedder)
+            return _run(args, assistant, stdin, out)
+        finally:
+            wait_for_model()  # never leave the interpreter while the loader thread is inside ONNX Runtime
+            if assistant is not None:
+                assistant.store.close()  # the sentence table's file, checkpointed now rather than at exit
     except AssistantError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _run(args: argparse.Namespace, assistant: Assistant, stdin: TextIO | None, out: TextIO) -> int:
+    """Run one command other than `models` on an open assistant; return the exit code."""
+    if args.command == "ingest":
+        report = assistant.ingest(rebuild=args.rebuild, progress=False if args.quiet else None)
+        for problem in report.problems:
+            print(f"skipped {problem}", file=sys.stderr)
+        print(report.summary(), file=out)
+        return 0
+    if args.command == "status":
+        status = assistant.status()
+        print(f"index: {status.location} (fingerprint {status.fingerprint})", file=out)
+        print(f"documents: {status.documents}, chunks: {status.chunks}", file=out)
+        if status.stale:
+            print(
+                f"corpus changed since the last ingest: {len(status.added)} new, {len(status.changed)} changed, "
+                f"{len(status.removed)} removed; run `assistant ingest`",
+                file=out,
+            )
+        else:
+            print("index is up to date", file=out)
+        return 0
+    if args.command == "ask":
+        if args.json or assistant.backend() == "extractive":
+            result = assistant.answer(args.question, sources=args.source, k=args.k)
+            if result.fallback:
+                print(f"warning: {result.fallback}", file=sys.stderr)
+            if args.json:
+                print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2), file=out)
+            else:
+                print(format_answer(result), file=out)
+        else:
+            show_stream(assistant.stream(args.question, sources=args.source, k=args.k), out)
+        return 0
+    if args.command == "chat":
+        assistant.ensure_index()
+        return _chat(assistant, stdin or sys.stdin, out)
+    if args.command == "eval":
+        from assistant.evaluation.command import run as run_eval
+
+        return run_eval(args, assistant, out)
+    if args.command == "ui":
+        from assistant.ui import serve
+
+        return serve(assistant, host=args.host, port=args.port, no_login=args.no_login)
     return 2

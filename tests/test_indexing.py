@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Callable
+from dataclasses import astuple
 from pathlib import Path
 
 import pytest
@@ -181,7 +183,12 @@ def _assert_saved_lexical_index_matches_the_store(assistant: Assistant) -> None:
     saved = LexicalIndex.load(lexical_path(assistant.store.settings.path, assistant.store.generation()))
     assert saved is not None
     fresh = LexicalIndex(assistant.store.all_chunks())
-    assert sorted(c.chunk_id for c in saved.chunks) == sorted(c.chunk_id for c in fresh.chunks)
+
+    def content(index: LexicalIndex) -> dict[str, str]:
+        return {c.chunk_id: json.dumps([*astuple(c)[1:]]) for c in index.chunks}
+
+    assert content(saved) == content(fresh)
+    assert list(saved.sources) == [c.source for c in saved.chunks]
     for query in QUERIES:
         ours = dict(saved.search(query, 50))
         assert ours.keys() == dict(fresh.search(query, 50)).keys()

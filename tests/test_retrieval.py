@@ -65,3 +65,40 @@ def test_source_filter_and_offsets(seed_assistant: Assistant) -> None:
     document = load_file(seed_assistant.settings.corpus / source, seed_assistant.settings.corpus)
     for passage in passages:
         assert document.text[passage.start : passage.end] == passage.text
+
+
+def test_lexical_index_edits_saved_chunks_without_decoding_them(tmp_path) -> None:
+    """Load, edit and save copy the chunks' bytes; the result equals an index built from scratch."""
+    from dataclasses import astuple
+
+    from assistant.retrieval import LexicalIndex
+
+    def row(n: int, source: str, text: str) -> tuple[str, str, dict[str, object]]:
+        return (f"{source}:{n}", text, {"source": source, "title": source.upper(), "start": 10 * n, "end": 10 * n + 9})
+
+    texts = {
+        "a.md": ["Zebrafish larvae swim in 41 tanks.", "The Blood-Brain Barrier (BBB) limits uptake."],
+        "b.md": ["Ketamine acts within hours.", "PGE(2) rose by 1,000 units."],
+        "c.md": ["Über-long names, “quoted” — and a tab\there."],
+    }
+    rows = [row(n, source, text) for source, items in texts.items() for n, text in enumerate(items)]
+    LexicalIndex(rows).save(tmp_path / "first.npz")
+    loaded = LexicalIndex.load(tmp_path / "first.npz")
+    assert loaded is not None
+    changed = [row(0, "b.md", "Ketamine acts within minutes, says the BBB study."), row(0, "d.md", "A new file.")]
+    edited = loaded.updated({"b.md", "d.md"}, changed)
+    edited.save(tmp_path / "second.npz")
+    assert loaded._chunks is None and edited._chunks is None  # nothing was decoded
+    again = LexicalIndex.load(tmp_path / "second.npz")
+    expected = LexicalIndex([r for r in rows if r[2]["source"] != "b.md"] + changed)
+    assert again is not None
+    assert [astuple(c)[:-1] for c in again.chunks] == [astuple(c)[:-1] for c in expected.chunks]
+    assert [list(map(list, d)) for d in (c.defines for c in again.chunks)] == [
+        [[short, list(long)] for short, long in c.defines] for c in expected.chunks
+    ]
+    for query in ["ketamine minutes", "zebrafish", "pge2 1000", "über names", "new file"]:
+        assert again.search(query, 5) == expected.search(query, 5)
+    assert again.position == {c.chunk_id: i for i, c in enumerate(expected.chunks)}
+    assert list(again.sources) == ["a.md", "a.md", "c.md", "b.md", "d.md"]
+    (tmp_path / "broken.npz").write_bytes((tmp_path / "second.npz").read_bytes()[:200])
+    assert LexicalIndex.load(tmp_path / "broken.npz") is None
