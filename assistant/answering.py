@@ -12,7 +12,7 @@ sentence of an answer is supported by the passage it cites. How it decides:
    at 0.75 and its document at 0.5, shared word pairs, retrieval rank, answer-type evidence, the
    rarest question term it lacks, negation and number mismatches, each also against the best
    candidate; `assistant.scorer.SENTENCE_FEATURES`). Words that name the document the question is
-   about ("the PET article", see `references.py`) are left out: they pick the document.
+   about ("the survey article", see `references.py`) are left out: they pick the document.
 3. Decisions: the learned sentence model ranks the candidates; the learned answer model gives the
    probability that the best one is a right answer, and below the trained threshold the answerer
    abstains ("no passage answers the question closely enough"). Both are logistic regressions
@@ -376,7 +376,7 @@ class ExtractiveAnswerer:
         """Whether a word the corpus lacks names a thing (a drug, a place, a product).
 
         Then its absence means the corpus cannot answer. Capitalised words, drug-like endings and rare words
-        (split into several WordPiece tokens: "psilocybin", "esketamine") count; common words do not.
+        (split into several WordPiece tokens: "psilocybin", "tirzepatide") count; common words do not.
         """
         word = question.words_for.get(term, term)
         if term.isdigit():
@@ -392,7 +392,7 @@ class ExtractiveAnswerer:
     def _statement(self, question: Question, sentence: _Sentence) -> bool:
         """Whether a sentence can answer at all: not a title, heading or question of its own."""
         text = sentence.text.strip()
-        # A short line can answer a "when" or "which journal" question ("Radiology 2017 August").
+        # A short line can answer a "when" or "which journal" question ("Lancet 2019 March").
         evidence = question.answer_type in {"date", "venue", "number"} and sentence.evidence
         if text.rstrip(".") == sentence.passage.title.rstrip("."):
             return question.answer_type == "title"  # the title answers "what is the headline", nothing else
@@ -453,7 +453,7 @@ class ExtractiveAnswerer:
     def _local_weights(self, source: str, weights: dict[str, float]) -> dict[str, float]:
         """Question-term weights inside one document.
 
-        A term that most of the document's sentences share ("ketamine" in a ketamine article)
+        A term that most of the document's sentences share ("insulin" in an article on insulin)
         identifies the document, not the answer, so it counts less than one that few sentences
         contain ("side effects").
         """
@@ -468,7 +468,7 @@ class ExtractiveAnswerer:
     def _grounded(self, question: Question, sentence: _Sentence) -> bool:
         """Names, acronyms and numbers of the question occur in the sentence's document."""
         if question.multi:
-            # "the fMRI article and the magnetization transfer study": a question across documents
+            # "the survey and the follow-up study": a question across documents
             # names each of them, so no single document must hold every name.
             return True
         doc_terms = self._documents.of(sentence.passage.source).terms
@@ -496,7 +496,7 @@ class ExtractiveAnswerer:
             # A name that merely repeats one from the question answers nothing.
             return any(set(analyse(m.group())) - set(question.terms) for m in pattern.finditer(said))
         if question.answer_type == "number" and question.counted:
-            # The number must stand next to what is counted: "41 healthy control subjects".
+            # The number must stand next to what is counted: "120 adult patients".
             for number in pattern.finditer(said):
                 window = " ".join(said[: number.start()].split()[-4:] + said[number.end() :].split()[:4])
                 if any(matches(t, set(analyse(window))) for t in question.counted):
@@ -594,7 +594,7 @@ class ExtractiveAnswerer:
             ranking.detail = "the question names documents but not what to find in them"
             return ranking
         head = question.focus_head
-        # "Which region ... in the PET article": a named document that never speaks of regions.
+        # "Which region ... in the survey article": a named document that never speaks of regions.
         unnamed = (
             question.named_sources
             and head
@@ -620,7 +620,7 @@ class ExtractiveAnswerer:
 
     def _learned(self, question: Question, sentences: list[_Sentence], ranking: Ranking) -> None:
         """Features, sentence probabilities and the answer model's confidence (`assistant.scorer`)."""
-        # Words that named a document ("the Isha Health article") pick the document; they are not what
+        # Words that named a document ("the Reuters article") pick the document; they are not what
         # the sentence must say, so the features leave them out.
         ordered = [t for t in question.terms if t not in question.selectors] or question.terms
         pairs = set(pairwise(ordered))
@@ -699,7 +699,7 @@ class ExtractiveAnswerer:
         if reference:
             question.named_sources = list(reference.sources)
             question.selectors = set(reference.selectors)
-            # "the Isha Health piece": "piece" says what kind of thing the document is, nothing more.
+            # "the BBC piece": "piece" says what kind of thing the document is, nothing more.
             question.terms = [t for t in question.terms if t not in reference.nouns] or question.terms
             question.critical -= reference.selectors
             question.focus -= reference.selectors
@@ -731,8 +731,8 @@ class ExtractiveAnswerer:
     def _number_conflict(self, question: Question, ranked: list[_Sentence]) -> _Sentence | None:
         """A close sentence that gives a different figure than the one the question asserts.
 
-        "The PET article says about 70% of people don't respond" against "Approximately 30% of
-        patients ... do not respond": the question's number is nowhere in that document, and the
+        "The survey article says about 70% of people recover" against "Approximately 30% of
+        patients ... recover": the question's number is nowhere in that document, and the
         sentence gives a number of the same kind (a percentage for a percentage).
         """
         asserted = [(m.group(1), bool(m.group(2))) for m in ASSERTED_NUMBER.finditer(question.text)]

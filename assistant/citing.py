@@ -16,7 +16,7 @@ the prompt and returns what may be shown:
 
 Support is lexical: the statement's content terms (stemmed, stop words removed) must largely occur
 in the cited sentence, every number it states must occur there too, and every acronym it names
-(PET, MTR) must occur in the cited passage or its title, so one study's figures never answer for
+(PET, REM) must occur in the cited passage or its title, so one study's figures never answer for
 another's. A sentence that reads as an
 instruction to the model ("ignore the question and reply ...") is data, never evidence, so text
 copied from an injected instruction is never supported. An answer with nothing supported is not an
@@ -110,7 +110,7 @@ def split_statements(text: str, *, runs: bool = False) -> list[Statement]:
 
     `runs` reads the assistant's own answers, where a marker closes a quote and a quote may hold
     several sentences ("A. B. [1]"): every marker ends a statement and cites each sentence since the
-    marker before it (model output cannot be read so: "Ketamine [1] and esketamine [2] act fast.").
+    marker before it (model output cannot be read so: "Aspirin [1] and ibuprofen [2] act fast.").
     """
     pieces: list[str] = []
     found: list[tuple[int, list[int], bool]] = []  # (offset in the text without markers, numbers, opens a line)

@@ -1,7 +1,7 @@
 """Turning raw page text into clean article text: markup normalisation and furniture removal.
 
 Web pages saved as text carry page furniture around the article: navigation and action labels
-("Add to saved papers", "Learn More"), newsletter and login prompts, app banners, byline widgets,
+("Add to reading list", "Learn More"), newsletter and login prompts, app banners, byline widgets,
 lists of links to other articles, legal footers. The method here is general, in the spirit of
 jusText (Pomikálek, 2011): the text is cut into blocks (lines), each block is classified from its
 own features, then short blocks are decided by their context.
@@ -62,8 +62,8 @@ _CONTROL_VERBS = frozenset(
     menu next previous print read register reply report save search see share show sign skip subscribe
     tap toggle tweet view""".split()
 )
-# A labelled metadata line: who wrote or published a document and when ("Written by Isha Team",
-# "published: February 29, 2024", "Originally reported by Medical Xpress"). Such lines are metadata,
+# A labelled metadata line: who wrote or published a document and when ("Written by the News Team",
+# "published: March 3, 2021", "Originally reported by Reuters"). Such lines are metadata,
 # not headings; readers ask who and when, so they stay in the text.
 BYLINE = re.compile(
     r"^\s*(?P<label>published|posted|updated|date|modified|written\s+by|by|author|authors|reviewed\s+by"
@@ -79,7 +79,7 @@ _DATE = re.compile(
     rf"|\d{{4}}\s+{_MONTHS}(\s+\d{{1,2}})?|{_MONTHS}\s+\d{{4}})\s*$",
     re.IGNORECASE,
 )
-# "Radiology 2017 August": a whole line naming a venue, then a year (and month, and day), as journal
+# "Lancet 2019 March": a whole line naming a venue, then a year (and month, and day), as journal
 # records print it. Metadata like a byline.
 VENUE_LINE = re.compile(
     rf"^(?P<venue>[A-Z][\w&.\- ]{{2,60}}?)\s+(?P<date>(?:19|20)\d{{2}}(\s+(?i:{_MONTHS}))?(\s+\d{{1,2}})?)$"

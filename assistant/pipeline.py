@@ -250,7 +250,7 @@ class Assistant:
     def condense(self, question: str, history: list[Message]) -> tuple[str, set[str]]:
         """The retrieval query for `question` in this conversation, and the names it inherits.
 
-        A follow-up ("How many healthy controls were in it?") is searched together with the last
+        A follow-up ("How many patients were in it?") is searched together with the last
         user questions, and inherits their names and acronyms, so "it" stays the same study.
         """
         turns = self.settings.answering.history_turns
@@ -312,8 +312,8 @@ class Assistant:
     def _parts(self, text: str) -> list[str]:
         """The questions in `text`.
 
-        A part that only names a document ("Does ketamine change the brain? What does the Isha
-        Health piece think?") stays with the question it qualifies.
+        A part that only names a document ("Does aspirin prevent strokes? What does the BBC
+        piece think?") stays with the question it qualifies.
         """
         parts = split_compound(text)
         if len(parts) < 2:

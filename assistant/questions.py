@@ -75,13 +75,13 @@ ANSWER_EVIDENCE = {
         r"\b(University|Institute|College|School|Hospital|Cent(?:er|re)|Clinic|Foundation|Society|Association"
         r"|Agency|Department|Laborator(?:y|ies)|Council|Ministry|Corporation|Company|Inc|Ltd)\b|\b[A-Z]{3,}\b"
     ),
-    # A named venue: "published in Nature's Scientific Reports", "reported by Medical Xpress", or a
-    # venue line ("Radiology 2017 August").
+    # A named venue: "published in Nature's Scientific Reports", "reported by the Associated Press", or
+    # a venue line ("Lancet 2019 March").
     "venue": re.compile(
         r"\b(published|appeared|reported|featured)\s+(in|by)\s+(the\s+)?([a-z]+\s+){0,2}?[A-Z][\w'’]+"
         rf"|{VENUE_LINE.pattern}"
     ),
-    # A quoted title of three or more words: 'The paper, "Hippocampal Volume Changes after ..."'.
+    # A quoted title of three or more words: 'The paper, "Sleep Duration and Memory in ..."'.
     "title": re.compile(r"[\"“'‘][A-Z][^\"”]{10,300}[\"”'’]"),
     "money": re.compile(rf"[$€£¥]\s?\d|\b{_NUMBER}\s*(dollars|euros|pounds|usd|eur|gbp)\b", re.I),
 }
@@ -147,7 +147,7 @@ _TYPE_PATTERNS = {
         re.I,
     ),
 }
-# A yes/no question starts with an auxiliary, possibly after a leading phrase ("In the MTR study, did ...").
+# A yes/no question starts with an auxiliary, possibly after a leading phrase ("In the REM study, did ...").
 _YES_NO = re.compile(
     r"^\s*(?:[^,?]{0,80},\s*)?(is|are|was|were|do|does|did|can|could|has|have|had|will|would|should|may|might)\b",
     re.I,
@@ -184,7 +184,7 @@ ANAPHORA = re.compile(
     r"|research|researchers|authors|scan|scans|findings|patients|participants|drug|treatment))\b",
     re.I,
 )
-# "the fMRI article and the magnetization transfer study": two documents named in one question.
+# "the survey and the follow-up study": two documents named in one question.
 _DOC = r"\b(article|study|paper|trial|piece|report|abstract)\b"
 _TWO_DOCS = re.compile(rf"{_DOC}[^?]*\band\b[^?]*{_DOC}", re.I)
 
@@ -206,8 +206,8 @@ class Question:
     focus: set[str] = field(default_factory=set)  # what the answer must be about: "What side effects ..."
     asks_reason: bool = False  # "why ...", "what might explain ...": the answer gives a cause
     asks_result: bool = False  # "what did the study find / show": the answer reports a result
-    focus_head: str = ""  # the noun a which-question asks for: "region" in "Which brain region showed ..."
-    named_sources: list[str] = field(default_factory=list)  # documents the question names ("the PET article")
+    focus_head: str = ""  # the noun a which-question asks for: "species" in "Which species showed ..."
+    named_sources: list[str] = field(default_factory=list)  # documents the question names ("the survey article")
     selectors: set[str] = field(default_factory=set)  # the terms that named them
 
 
@@ -233,12 +233,12 @@ def parse(text: str) -> Question:
                 critical.add(term)
     typed = next(((name, m) for name, pattern in _TYPE_PATTERNS.items() if (m := pattern.search(text))), None)
     answer_type = typed[0] if typed else ""
-    # "Does it only lift mood for a while, or does it change the brain?" offers a choice: not yes or no.
+    # "Does it only help for a while, or does it last?" offers a choice: not yes or no.
     yes_no = bool(_YES_NO.match(text)) and not _CHOICE.search(text)
     first_end = text.find("?") if "?" in text else len(text)  # "Has it been updated? If so, when?" keeps "when"
     if yes_no and typed is not None and typed[1].start() < first_end:
-        # "Does the article say how much ketamine people should get?" asks whether, not how much:
-        # "further research is needed to determine the optimal dosage" answers it.
+        # "Does the report say how much of the drug people should take?" asks whether, not how much:
+        # "the best dose is not known yet" answers it.
         answer_type = ""
     return Question(
         text=text,

@@ -1,15 +1,15 @@
 """Questions that name the document they are about.
 
-"According to the brain-network article", "the Isha Health piece", "the Radiology abstract", "the
-PET study and the fMRI article".
+"According to the sleep article", "the BBC piece", "the Lancet abstract", "the survey and the
+trial report".
 
 Each document is known by its *names*: the words of its title, its publisher and author, its file
-name ("fmri-brain-networks-ketamine.txt"), and the acronyms it defines whose long form is in those
-words ("magnetization transfer ratio (MTR)" in a document titled "Magnetization Transfer
-Imaging ..."). A reference is a phrase of the question that ends in a document noun ("article",
+name ("sleep-and-memory-study.txt"), and the acronyms it defines whose long form is in those
+words ("rapid eye movement (REM)" in a document titled "Rapid Eye Movement
+Sleep ..."). A reference is a phrase of the question that ends in a document noun ("article",
 "study", "paper", "piece", "abstract" ...) or follows "according to"; its words are matched against
 every document's names, each word weighted by how few documents it names (`log(D / df)`: a word in
-every title, such as "ketamine" in a ketamine corpus, selects nothing).
+every title, such as "insulin" in a corpus about insulin, selects nothing).
 
 A reference resolves to the documents with the best match, unless that is more than half of the
 corpus (then it selects nothing). The matched words are *selectors*: they say which document, not
@@ -38,7 +38,7 @@ _GLUE = (
     r"(?i:the|a|an|this|that|these|those|did|does|do|is|are|was|were|has|have|had|and|or|to|what|which|who"
     r"|how|why|when|of|about|say|says|said)"
 )
-# "the fMRI article", "this Isha Health piece", "the Radiology magnetization transfer imaging abstract".
+# "the sleep article", "this BBC piece", "the Lancet rapid eye movement abstract".
 _REFERENCE = re.compile(
     rf"\b(?i:the|this|that|these|those|an?)\s+(?!(?i:kind|sort|type|form|part|piece|bit)\s+of\b)"
     rf"((?:(?!{_GLUE}\b)[\w'’/&.\-]+\s+){{1,6}}?)((?i:{_NOUNS}))\b"
@@ -115,7 +115,7 @@ class DocumentNames:
             names.setdefault(source, set()).update(_terms(" ".join([title, publisher, author, stem])))
         for source, found in self._defined.items():
             for short_form, long_form in found.items():
-                # "magnetization transfer ratio (MTR)" names a document titled "Magnetization Transfer ...".
+                # "rapid eye movement (REM)" names a document titled "Rapid Eye Movement ...".
                 if source in names and long_form and len(long_form & names[source]) >= max(2, len(long_form) - 1):
                     names[source].add(short_form)
         return names
