@@ -136,6 +136,22 @@ class LLMSettings(_Section):
     ollama: OllamaSettings = Field(default_factory=OllamaSettings, description="The ollama backend")
 
 
+class UISettings(_Section):
+    """The web UI (`assistant ui`)."""
+
+    examples: list[str] = Field(
+        default_factory=lambda: [
+            "How many healthy controls were in the magnetization transfer study?",
+            "What did the 3T and 7T MRI study find in the amygdala?",
+            "What did the fMRI study find about brain networks?",
+        ],
+        max_length=12,
+        description="Example questions the web UI offers under the question box. It shows only those the "
+        "extractive answerer answers on the current corpus, so the defaults, written for the bundled seed corpus, "
+        "disappear on a corpus of your own until you set questions for it",
+    )
+
+
 class Settings(BaseSettings):
     """All settings. `Settings()` reads the environment; pass keyword arguments to override."""
 
@@ -153,6 +169,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings, description="Retrieval")
     answering: AnsweringSettings = Field(default_factory=AnsweringSettings, description="Answering")
     llm: LLMSettings = Field(default_factory=LLMSettings, description="Language model of the generative answerers")
+    ui: UISettings = Field(default_factory=UISettings, description="Web UI")
 
     def cache_key(self) -> str:
         """A string that identifies these settings, for caching loaded assistants."""

@@ -34,14 +34,10 @@ logger = logging.getLogger(__name__)
 Message = dict[str, str]
 Outputs = tuple[list[Message], str, list["Turn"], str]
 
-EXAMPLES = [
-    "How many healthy controls were in the magnetization transfer study?",
-    "What did the 3T and 7T MRI study find in the amygdala?",
-    "What dose of ketamine was used in the PET study?",
-]
 NOTE = (
     "Answers are quoted only from the documents listed in the index; if they do not say, the assistant "
-    "says so. This is not medical advice."
+    "says so. Read the cited passages before you rely on an answer: this is not medical, legal or other "
+    "professional advice."
 )
 CONCURRENCY = 8  # chats answered at once; the extractive answerer takes ~20 ms, so 8 keeps queues short
 MAX_TURNS_SHOWN = 20  # older answers' sources drop out of the panel to keep each update small
@@ -342,8 +338,11 @@ class ChatHandler:
         return [(f"{r.title or s} ({s})", s) for s, r in sorted(records.items())]
 
 
-def build_app(assistant: Assistant, *, stream_delay: float = 0.02) -> gr.Blocks:
-    """Build the Gradio Blocks app over `assistant` (serve it with `launch`)."""
+def build_app(assistant: Assistant, *, stream_delay: float = 0.02, examples: Sequence[str] | None = None) -> gr.Blocks:
+    """Build the Gradio Blocks app over `assistant` (serve it with `launch`).
+
+    `examples` are the example questions offered (default: `answerable_examples(assistant)`).
+    """
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # read by gradio at import time and in Blocks()
     import gradio as gr
 
@@ -398,7 +397,9 @@ def build_app(assistant: Assistant, *, stream_delay: float = 0.02) -> gr.Blocks:
                     )
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="send")
                     clear = gr.Button("Clear", scale=1, elem_id="clear")
-                gr.Examples(EXAMPLES, inputs=[question], label="Example questions")
+                shown = list(examples) if examples is not None else answerable_examples(assistant)
+                if shown:
+                    gr.Examples(shown, inputs=[question], label="Example questions")
                 with gr.Accordion("Settings", open=False, elem_id="settings"):
                     k = gr.Slider(1, 20, value=assistant.settings.retrieval.k, step=1, label="Passages (k)")
                     sources = gr.Dropdown(
@@ -493,13 +494,34 @@ def launch(
     return str(url)
 
 
-def warm_up(assistant: Assistant) -> None:
-    """Build or update the index and load the models, so the first question is answered quickly."""
+def answerable_examples(assistant: Assistant) -> list[str]:
+    """The configured example questions (`ui.examples`) that the extractive answerer answers on this corpus.
+
+    An example the corpus cannot answer would teach a new user that the assistant refuses, so it is
+    not offered: on a corpus of one's own the seed corpus's examples all drop out. A few
+    milliseconds each; an index that cannot be read offers none.
+    """
+    shown: list[str] = []
+    for question in assistant.settings.ui.examples:
+        try:
+            if not assistant.answer(question, answerer="extractive").abstained:
+                shown.append(question)
+        except AssistantError:
+            return []
+    return shown
+
+
+def warm_up(assistant: Assistant) -> list[str]:
+    """Build or update the index and load the models, so the first question is answered quickly.
+
+    Returns the example questions to offer (`answerable_examples`), which answering them warms up.
+    """
     try:
         assistant.ensure_index()
-        assistant.answer(EXAMPLES[0])
+        return answerable_examples(assistant)
     except AssistantError as exc:
         logger.warning("warm-up failed (the UI will show this on the first question): %s", exc)
+        return []
 
 
 def is_loopback(host: str) -> bool:
@@ -524,8 +546,8 @@ def serve(assistant: Assistant, *, host: str = "127.0.0.1", port: int = 7860, no
             f"refusing to serve on {host} without a login: set ASSISTANT_UI_AUTH=user:password "
             "(or ASSISTANT_UI_AUTH_FILE), or pass --no-login to serve it open on purpose"
         )
-    warm_up(assistant)
-    demo = build_app(assistant)
+    examples = warm_up(assistant)
+    demo = build_app(assistant, examples=examples)
     try:
         url = launch(demo, host=host, port=port, auth=auth, block=False)
     except OSError as exc:

@@ -420,3 +420,26 @@ def test_ui_refuses_a_public_address_without_a_login(monkeypatch: pytest.MonkeyP
     assert "--no-login" in err
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.0.2.7") and not is_loopback("example.org")
+
+
+def test_examples_are_offered_only_when_the_corpus_answers_them(
+    assistant: Assistant, tmp_path: Path, embedder: Embedder
+) -> None:
+    """The configured examples the corpus answers are shown; on another corpus the seed examples drop out."""
+    from assistant.settings import UISettings
+    from assistant.ui import answerable_examples
+
+    assert answerable_examples(assistant) == list(assistant.settings.ui.examples)  # seed documents are here
+    mine = [
+        "How many glowing otoliths did the zebrafish lantern protocol count?",
+        "What is the capital of Australia?",
+    ]
+    harbor = tmp_path / "corpus"
+    harbor.mkdir()
+    (harbor / "harbor.txt").write_text(HOSTILE, encoding="utf-8")
+    store = StoreSettings(path=tmp_path / "index")
+    other = Assistant(Settings(corpus=harbor, store=store), embedder=embedder)
+    other.ingest(progress=False)
+    assert answerable_examples(other) == []  # the seed corpus's examples mean nothing here
+    configured = Assistant(Settings(corpus=harbor, store=store, ui=UISettings(examples=mine)), embedder=embedder)
+    assert answerable_examples(configured) == mine[:1]

@@ -102,8 +102,8 @@ def test_page_loads_with_status_examples_and_note(page: Any) -> None:
     assert page.title() == "Corpus assistant"
     page.wait_for_function("(document.querySelector('#index-status')?.innerText || '').includes('documents')")
     assert "5 documents" in page.inner_text("#index-status")
-    assert "not medical advice" in page.inner_text("#note")
-    assert page.get_by_text("What dose of ketamine was used in the PET study?").count() >= 1
+    assert "not medical, legal or other professional advice" in page.inner_text("#note")
+    assert page.get_by_text("What did the fMRI study find about brain networks?").count() >= 1
     assert not page.locator("#reindex").is_visible()
 
 
