@@ -308,7 +308,6 @@ class LexicalIndex:
         keep = np.array([source not in removed for source in self.sources], dtype=bool)
         old = self.bm25
         lengths = np.diff(old.indptr)
-        entry_kept = np.repeat(keep, lengths)
         added = [chunk_info(*row) for row in rows]
         vocabulary = dict(old.vocabulary)
         indptr, terms, tfs = _rows_to_arrays([Counter(analyse(_lexical_text(c))) for c in added], vocabulary)
@@ -317,8 +316,8 @@ class LexicalIndex:
         bm25 = BM25.from_arrays(
             list(vocabulary),
             indptr,
-            np.concatenate([old.terms[entry_kept], terms]),
-            np.concatenate([old.tfs[entry_kept], tfs]),
+            np.concatenate([_kept_rows(old.terms, lengths, keep), terms]),
+            np.concatenate([_kept_rows(old.tfs, lengths, keep), tfs]),
             k1=old.k1,
             b=old.b,
         )
@@ -326,7 +325,7 @@ class LexicalIndex:
         sizes = np.diff(ends, prepend=0)
         new_rows, new_ends = LexicalIndex(added, bm25=bm25)._rows() if added else (_NO_BYTES, _NONE_INT64)
         return LexicalIndex._from_rows(
-            np.concatenate([encoded[np.repeat(keep, sizes)], new_rows]),
+            np.concatenate([_kept_rows(encoded, sizes, keep), new_rows]),
             np.cumsum(np.concatenate([sizes[keep], np.diff(new_ends, prepend=0)])).astype(np.int64),
             np.concatenate([self.sources[keep], np.array([c.source for c in added], dtype=object)]),
             bm25,
@@ -388,6 +387,22 @@ class LexicalIndex:
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(self.chunks[i].chunk_id, float(scores[i])) for i in top if scores[i] > 0]
+
+
+def _kept_rows(values: np.ndarray, sizes: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """The entries of the kept rows of `values` (consecutive rows of `sizes` entries), copied run by run.
+
+    An update removes the rows of a few files, so the kept rows form a few long runs: copying each
+    run as a slice costs a fraction of a boolean mask over every entry (13 MB of chunk rows at
+    5,000 abstracts).
+    """
+    if keep.all():
+        return values
+    ends = np.cumsum(sizes)
+    starts = ends - sizes
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], keep.astype(np.int8), [0]])))
+    runs = [values[starts[first] : ends[last - 1]] for first, last in zip(edges[::2], edges[1::2], strict=True)]
+    return np.concatenate(runs) if runs else values[:0]
 
 
 _FORMAT = 4.0  # the saved layout's version (3: "1,000" and "PGE(2)" analysed as "1000" and "pge2"; 4: chunks as rows)

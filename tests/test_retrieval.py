@@ -102,3 +102,17 @@ def test_lexical_index_edits_saved_chunks_without_decoding_them(tmp_path) -> Non
     assert list(again.sources) == ["a.md", "a.md", "c.md", "b.md", "d.md"]
     (tmp_path / "broken.npz").write_bytes((tmp_path / "second.npz").read_bytes()[:200])
     assert LexicalIndex.load(tmp_path / "broken.npz") is None
+
+
+def test_kept_rows_equal_a_mask_over_every_entry() -> None:
+    """Copying the kept rows run by run gives what a boolean mask over every entry gives."""
+    import numpy as np
+
+    from assistant.retrieval import _kept_rows
+
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        sizes = rng.integers(0, 5, rng.integers(0, 12))
+        values = np.arange(sizes.sum())
+        keep = rng.random(len(sizes)) < rng.random()
+        assert np.array_equal(_kept_rows(values, sizes, keep), values[np.repeat(keep, sizes)])
