@@ -194,8 +194,8 @@ def _mark_overrides_unchecked() -> None:
     Chroma's client decorates about 160 methods with `@override`, which disassembles each class body
     and compares signatures with the base class as the classes are defined: 0.2-0.3 s of every
     command's start, spent checking Chroma's own code. The decorator's effect on the program (the
-    `__override__` mark that `EnforceOverrides` looks for) is kept. Done in the command-line process
-    only, before Chroma is imported; `import assistant` leaves the package alone.
+    `__override__` mark that `EnforceOverrides` looks for) is kept. Done by `entry`, the command's
+    own process, before Chroma is imported; `import assistant` and `main` leave the package alone.
     """
     try:
         import overrides
@@ -214,6 +214,9 @@ def _mark_overrides_unchecked() -> None:
 def entry() -> None:
     """The `assistant` command: run `main`, then leave without tearing the interpreter down.
 
+    Before `main` it refuses httpx's command-line tool and turns off `overrides`' signature checks
+    (`_mark_overrides_unchecked`): both only cost a process that is nothing but this command time.
+
     A normal exit frees every module object one by one; with Chroma's client (pydantic models,
     gRPC, OpenTelemetry) that is 0.25-0.3 s after the command's work is done. Everything this
     process wrote is already closed or committed by then (files are written to a temporary name and
@@ -225,6 +228,14 @@ def entry() -> None:
     import os
     import threading
 
+    # This process is the command and nothing else, so it may skip what only costs it time.
+    if "httpx" not in sys.modules and "httpx._main" not in sys.modules:
+        # httpx (imported by Chroma's client) imports its own command-line tool when click, rich and
+        # pygments are installed, 0.1-0.2 s of every cold start; this process never runs that tool,
+        # and httpx falls back to a stub for it when the import is refused (a None entry refuses it).
+        sys.modules["httpx._main"] = None  # type: ignore[assignment]
+    if "chromadb" not in sys.modules:
+        _mark_overrides_unchecked()
     code = main()
     if threading.active_count() > 1:
         sys.exit(code)
@@ -237,14 +248,7 @@ def entry() -> None:
 
 
 def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
-    """Run the CLI; return the exit code."""
-    if "httpx" not in sys.modules and "httpx._main" not in sys.modules:
-        # httpx (imported by Chroma's client) imports its own command-line tool when click, rich and
-        # pygments are installed, 0.1-0.2 s of every cold start; this process never runs that tool,
-        # and httpx falls back to a stub for it when the import is refused (a None entry refuses it).
-        sys.modules["httpx._main"] = None  # type: ignore[assignment]
-    if "chromadb" not in sys.modules:
-        _mark_overrides_unchecked()
+    """Run the CLI; return the exit code. Changes nothing in the process beyond the command's own work."""
     args = _parser().parse_args(argv)
     out = stdout or sys.stdout
     try:

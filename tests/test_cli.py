@@ -158,3 +158,43 @@ def test_the_model_loads_beside_the_index_and_errors_still_surface(
     assert main(["ingest", "--quiet"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: embedding model not found") and "\n" not in err
+
+
+def test_main_leaves_the_process_alone(cli_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`main`, which scripts and host applications call, neither refuses httpx's tool nor patches `overrides`."""
+    import sys
+
+    import overrides
+
+    assert main(["ingest", "--quiet"]) == 0
+    assert main(["status"]) == 0
+    capsys.readouterr()
+    assert overrides.override.__module__ == "overrides.overrides"
+    assert sys.modules.get("httpx._main", "absent") is not None
+
+
+def test_the_command_exits_with_its_code_and_prints_everything(cli_root: Path) -> None:
+    """`python -m assistant` (entry: exit handlers, then os._exit) keeps its exit code and its output."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "assistant", "ask", "How many healthy controls were in the study?"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cli_root,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Sources:" in done.stdout and "[1]" in done.stdout
+    failed = subprocess.run(
+        [sys.executable, "-m", "assistant", "ask", "   "],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cli_root,
+    )
+    assert failed.returncode == 1
+    assert failed.stderr.startswith("error: the question is empty")
