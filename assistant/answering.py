@@ -185,16 +185,20 @@ class _VectorCache:
 # What a metadata line answers for: a byline by its label (`cleaning.BYLINE`), a venue line as a whole.
 # "Reviewed by" and "edited by" lines name no author and answer none of these.
 _AUTHOR = "author wrote written writer"
-_DATE = "published updated date year when"
+# A date line answers "when" by its label: "updated: ..." is not when the piece was published.
+_DATE = "date year when"
 _SOURCE = "published reported source publisher outlet"
 _BYLINE_ANSWERS = {
     **dict.fromkeys(["written by", "by", "author", "authors"], _AUTHOR),
-    **dict.fromkeys(["published", "posted", "updated", "date", "modified"], _DATE),
+    **dict.fromkeys(["published", "posted"], f"published posted {_DATE}"),
+    **dict.fromkeys(["updated", "modified"], f"updated modified revised {_DATE}"),
+    "date": f"published posted {_DATE}",
     **dict.fromkeys(["originally reported by", "originally published by", "source", "publisher"], _SOURCE),
 }
 _VENUE_ANSWERS = "journal published year date"
 _META_VOCABULARY = frozenset(t for words in [*_BYLINE_ANSWERS.values(), _VENUE_ANSWERS] for t in analyse(words))
 _WHEN_WORDS = frozenset(analyse("year date"))
+_AUTHOR_TERMS = frozenset(analyse(_AUTHOR))
 
 
 def metadata_terms(text: str) -> set[str]:
@@ -474,6 +478,18 @@ class ExtractiveAnswerer:
         doc_terms = self._documents.of(sentence.passage.source).terms
         return all(matches(t, doc_terms) for t in question.critical if self.lexical.bm25.contains(t))
 
+    def _answers_about_document(self, question: Question, sentence: _Sentence, asked: set[str]) -> bool:
+        """Whether a byline or date line answers what the question asks of its document.
+
+        The line must answer one of the asked words, in a document that holds the question's names;
+        a byline does not answer a yes-or-no question ("did they agree in writing" asks nothing of the
+        author).
+        """
+        said = sentence.meta & asked
+        if not said or not sentence.features["grounded"] or not self._has_evidence(question, sentence):
+            return False
+        return bool(said - _AUTHOR_TERMS) or not question.yes_no
+
     def _has_evidence(self, question: Question, sentence: _Sentence) -> bool:
         if not question.answer_type:
             return True
@@ -524,7 +540,7 @@ class ExtractiveAnswerer:
         asked = set(question.terms) & _META_VOCABULARY
         # "What year did the trial start?" asks about the world, not the document: a year alone is not enough.
         metadata = (
-            [s for s in ranked if s.meta & asked and self._has_evidence(question, s)] if asked - _WHEN_WORDS else []
+            [s for s in ranked if self._answers_about_document(question, s, asked)] if asked - _WHEN_WORDS else []
         )
         if metadata:
             # "Who wrote ...", "When was ... published": the document's byline or date line says. No

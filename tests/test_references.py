@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 
 from assistant.chunking import heading_at, is_heading, section_headings
@@ -279,3 +282,30 @@ def test_a_chatty_follow_up_is_not_rejected_for_its_filler_words(seed_assistant:
         "ok, and does it say whether it's been shown to be safe over the long haul?", history=history
     )
     assert "none of the documents mention" not in result.text
+
+
+def test_date_lines_answer_by_their_label_and_bylines_only_who_questions(
+    tmp_path: Path, make_assistant: Callable[..., Assistant]
+) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "report.txt").write_text(
+        "Coastal Wetlands Survey\n\nWritten by\n\nField Team\n\npublished:\n\nJanuary 5, 2020\n\nupdated:\n\n"
+        "March 2, 2021\n\nThe survey counted herons at twelve wetland sites along the coast. Volunteers gave "
+        "written consent before they joined the counts. Heron numbers rose at nine of the twelve sites.\n",
+        encoding="utf-8",
+    )
+    (corpus / "notes.txt").write_text(
+        "River Notes\n\nAnglers reported more trout in the upper river this spring. Water temperature stayed "
+        "below fifteen degrees for most of the season.\n",
+        encoding="utf-8",
+    )
+    assistant = make_assistant(tmp_path)
+    updated = assistant.answer("When was the wetlands survey last updated?")
+    assert "March 2, 2021" in updated.text and "January 5" not in updated.text
+    published = assistant.answer("When was the wetlands survey published?")
+    assert "January 5, 2020" in published.text and "March 2" not in published.text
+    assert "Field Team" in assistant.answer("Who wrote the wetlands survey?").text
+    # "in writing" asks nothing of the author: the byline is no answer to it.
+    consent = assistant.answer("Did the volunteers of the wetlands survey agree in writing to take part?")
+    assert not any(c.text.startswith("Written by") for c in consent.citations)
