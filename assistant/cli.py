@@ -271,6 +271,9 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
             settings = _settings(args)
             if not isinstance(settings, Settings):
                 raise TypeError("settings")
+            if embedder is not None and embedder.precision != settings.embedding.precision:
+                wait_for_model()  # loaded at the default precision; the assistant makes its own
+                embedder = None
             assistant = Assistant(settings, embedder=embedder)
             return _run(args, assistant, stdin, out)
         finally:

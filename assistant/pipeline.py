@@ -124,7 +124,7 @@ class Assistant:
         verifier_model: BaseChatModel | None = None,
     ) -> None:
         self.settings = settings if settings is not None else Settings()
-        self.embedder = embedder or Embedder()
+        self.embedder = embedder or Embedder(precision=self.settings.embedding.precision)
         self.store = store or ChromaStore(self.settings.store)
         self.indexer = Indexer(self.settings, self.embedder, self.store)
         self.retriever = Retriever(self.settings.retrieval, self.embedder, self.store)

@@ -1,7 +1,10 @@
 """Scale benchmark on SciFact abstracts: the assistant against a plain LangChain pipeline, on the same files.
 
 Run from the repo root (one run, one machine, nothing else running; 5183 = every abstract):
-    .venv/bin/python evals/bench_scale.py [--docs 500] [--claims 60] [--keep] [--json PATH]
+    .venv/bin/python evals/bench_scale.py [--docs 500] [--claims 60] [--keep] [--json PATH] [--precision fp32]
+
+Every ASSISTANT_* variable is cleared first, so the defaults are measured; `--precision` sets the one
+setting it may change (`embedding.precision`, to compare fp32 with the default int8 in the same way).
 
 What is measured, in this order:
 1. Corpus: N SciFact abstracts (BEIR layout) written as `<_id>.md` files ("title\\n\\ntext\\n") into
@@ -300,6 +303,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "documents": len(abstracts),
         "claims": len(claims),
         "claim_ids": [c.id for c in claims],
+        "precision": os.environ.get("ASSISTANT_EMBEDDING__PRECISION", "default"),
         "forced_relevant": len(forced),
         "langchain": {
             "ingest_s": round(lc.seconds, 2),
@@ -351,7 +355,11 @@ def show(record: dict[str, Any]) -> None:
     m, n, size = record["machine"], record["claims"], record["documents"]
     extra = size - record["docs_requested"]
     note = f" ({extra} more than --docs, to hold every relevant one)" if extra > 0 else ""
-    print(f"\nSciFact scale benchmark: {size} abstracts{note}, {n} claims; {record['date']}, {record['commit'][:12]}")
+    precision = record.get("precision", "default")
+    print(
+        f"\nSciFact scale benchmark: {size} abstracts{note}, {n} claims; {record['date']}, {record['commit'][:12]}"
+        + ("" if precision == "default" else f"; embedding precision {precision}")
+    )
     load = m["load_average_at_start"]
     print(f"machine: {m['cores']} cores ({m['usable_cores']} usable), {m['cpu']}; load average at start {load}")
     vectors = f"{ours['chunks_embedded'] or 0:,} chunks + {ours['sentences_embedded'] or 0:,} lone sentences"
@@ -396,6 +404,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep evals/bench/scale-<N>/ (corpus and both indexes)")
     parser.add_argument("--json", type=Path, help="also write the record of the run to this file")
     parser.add_argument("--data", type=Path, default=DATA, help="SciFact folder in BEIR layout")
+    parser.add_argument(
+        "--precision", choices=("int8", "fp32"), help="the embedder's precision (default: the assistant's default)"
+    )
     parser.add_argument("--langchain-child", nargs=2, type=Path, metavar=("CORPUS", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--count-child", type=Path, metavar="INDEX", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -408,6 +419,8 @@ def main(argv: list[str] | None = None) -> int:
 
     for name in [k for k in os.environ if k.startswith("ASSISTANT_")]:
         del os.environ[name]  # the defaults are measured, here and in the child processes
+    if args.precision:
+        os.environ["ASSISTANT_EMBEDDING__PRECISION"] = args.precision  # the one setting this command may change
     work = BENCH / f"scale-{args.docs}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)

@@ -64,9 +64,9 @@ fi
 # Byte-compiled once, as pip does for a regular install: an editable install leaves it to the first
 # run, and where PYTHONDONTWRITEBYTECODE is set every command would compile the package again (0.1 s).
 .venv/bin/python -m compileall -q assistant
-# The embedding model is exported to ONNX once (about 10 s) and tiktoken's ranks are parsed and cached,
-# here rather than at the first command.
-.venv/bin/python -c "from assistant.embedding import Embedder; Embedder().warm()
+# The embedding model is exported to ONNX once (about 10 s) and its int8 form made (about 5 s), and
+# tiktoken's ranks are parsed and cached, here rather than at the first command.
+.venv/bin/python -c "from assistant.embedding import Embedder; embedder = Embedder(); embedder.warm(); embedder.int8_path
 from assistant.chunking import encoding; from assistant.settings import Settings; encoding(Settings().chunking.encoding)"
 if [ "${1:-}" = "--test" ]; then
   # The tests' language model (98 MB, sha256-checked); the default 1.1 GB model is installed on demand.

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from assistant.embedding import Embedder, bundled_model_path
+from assistant.embedding import INT8_MIN_CHARS, Embedder, bundled_model_path
 
 TEXTS = [
     "Ketamine rapidly reduces symptoms of treatment-resistant depression.",
@@ -16,23 +16,88 @@ TEXTS = [
 ]
 
 
-def test_vectors_match_sentence_transformers(embedder: Embedder) -> None:
-    """Our forward pass gives the same vectors as SentenceTransformer.encode on the same files."""
+# Inputs long enough for the int8 graph (120 characters or more), of several kinds of text.
+LONG = [
+    "Participants included 69 patients with major depressive disorder and 41 healthy control subjects, matched "
+    "for age and sex, and all of them gave written informed consent before the first scan.",
+    "The committee approved the budget on 12 March 2019, after three rounds of negotiation between the two parties "
+    "and a public consultation that drew more than four hundred written responses.",
+    "Mitochondrial DNA copy number was inversely associated with all-cause mortality (HR 0.83, 95% CI 0.76-0.90) "
+    "after adjustment for age, sex, smoking and body-mass index.",
+    "In the autumn the herons leave the northern marshes and gather along the estuary in their hundreds, feeding "
+    "for several weeks before they fly south for the winter.",
+    "Photosynthesis converts light energy into chemical energy stored in glucose, releasing oxygen as a by-product "
+    "that most other living things on the planet depend on.",
+    "A much longer passage " * 120,  # beyond the 256-token window: truncated like the reference
+]
+
+
+def _reference(texts: list[str]) -> np.ndarray:
     from sentence_transformers import SentenceTransformer
 
-    reference = SentenceTransformer(str(bundled_model_path()), device="cpu").encode(TEXTS, normalize_embeddings=True)
-    ours = np.array(embedder.encode(TEXTS))
-    assert ours.shape == (4, 384)
-    np.testing.assert_allclose(ours, reference, atol=2e-5)
+    model = SentenceTransformer(str(bundled_model_path()), device="cpu")
+    return np.asarray(model.encode(texts, normalize_embeddings=True))
+
+
+def test_vectors_match_sentence_transformers() -> None:
+    """The fp32 forward pass gives the same vectors as SentenceTransformer.encode on the same files."""
+    ours = np.array(Embedder(precision="fp32").encode(TEXTS + LONG))
+    assert ours.shape == (len(TEXTS + LONG), 384)
+    np.testing.assert_allclose(ours, _reference(TEXTS + LONG), atol=2e-5)
+
+
+def test_int8_batches_stay_within_cosine_0_99_and_questions_run_in_fp32(embedder: Embedder) -> None:
+    """The default precision runs long batch inputs on the int8 graph (near, not equal, to the reference);
+    a question and short inputs get the reference's own vectors."""
+    assert embedder.precision == "int8"
+    reference = _reference([*LONG, "Yes.", "x", "Table 1"])
+    batch = np.array(embedder.encode(LONG))
+    cosine = (batch * reference[: len(LONG)]).sum(1)
+    assert cosine.min() >= 0.99
+    assert cosine.max() < 0.99999  # the int8 graph really ran: fp32 would agree to 1e-5
+    assert any(quantised for _, quantised in embedder._sessions)
+    np.testing.assert_allclose(embedder.encode(LONG[:1]), reference[:1], atol=2e-5)  # a question: fp32
+    short = np.array(embedder.encode(["Yes.", "x", "Table 1"]))  # a batch of short inputs: fp32
+    np.testing.assert_allclose(short, reference[len(LONG) :], atol=2e-5)
+
+
+def test_the_int8_graph_keeps_the_feed_forward_output_projections_in_fp32(embedder: Embedder) -> None:
+    """Every weight product is int8 except the six 1536 -> 384 ones; the precision is part of the fingerprint."""
+    import onnx
+
+    nodes = onnx.load(str(embedder.int8_path)).graph.node
+    integer = [n.name for n in nodes if n.op_type == "MatMulInteger"]
+    kept = [
+        n.name for n in nodes if n.op_type == "MatMul" and "/output/dense/" in n.name and "/attention/" not in n.name
+    ]
+    assert len(integer) == 6 * 5  # query, key, value, attention output, feed-forward input, in 6 layers
+    assert len(kept) == 6
+    assert embedder.fingerprint() != Embedder(precision="fp32").fingerprint()
+
+
+def test_an_unknown_precision_is_a_one_line_error() -> None:
+    import pytest
+
+    from assistant.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown embedding precision 'int4'"):
+        Embedder(precision="int4")
 
 
 def test_vectors_are_normalised_and_in_input_order(embedder: Embedder) -> None:
-    """Each vector has unit length, and batching by length does not reorder results."""
-    together = embedder.encode(TEXTS)
-    alone = [embedder.encode([t])[0] for t in TEXTS]
-    for a, b in zip(together, alone, strict=True):
+    """Each vector has unit length, and batching by length does not reorder results (in a batch, long
+    inputs run on the int8 graph, so they are near their one-text vectors rather than equal)."""
+    texts = TEXTS + LONG[:-1]  # (the last is in TEXTS too)
+    together = embedder.encode(texts)
+    alone = [embedder.encode([t])[0] for t in texts]
+    for text, a, b in zip(texts, together, alone, strict=True):
         assert math.isclose(sum(x * x for x in a), 1.0, rel_tol=1e-5)
-        np.testing.assert_allclose(a, b, atol=1e-5)
+        if len(text) < INT8_MIN_CHARS:
+            np.testing.assert_allclose(a, b, atol=1e-5)
+        else:
+            assert float(np.dot(a, b)) >= 0.99
+    cosine = np.array(together) @ np.array(alone).T
+    assert (cosine.argmax(1) == np.arange(len(texts))).all()  # each vector is its own text's
 
 
 def test_similar_texts_are_closer_than_unrelated_ones(embedder: Embedder) -> None:
