@@ -190,9 +190,8 @@ _DATE = "date year when"
 _SOURCE = "published reported source publisher outlet"
 _BYLINE_ANSWERS = {
     **dict.fromkeys(["written by", "by", "author", "authors"], _AUTHOR),
-    **dict.fromkeys(["published", "posted"], f"published posted {_DATE}"),
+    **dict.fromkeys(["published", "posted", "date"], f"published posted {_DATE}"),
     **dict.fromkeys(["updated", "modified"], f"updated modified revised {_DATE}"),
-    "date": f"published posted {_DATE}",
     **dict.fromkeys(["originally reported by", "originally published by", "source", "publisher"], _SOURCE),
 }
 _VENUE_ANSWERS = "journal published year date"

@@ -1,12 +1,14 @@
-"""Embeddings: the bundled all-MiniLM-L6-v2, identical to sentence-transformers' output."""
+"""Embeddings: the bundled all-MiniLM-L6-v2, equal to sentence-transformers' output in fp32, near it in int8."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
+import pytest
 
 from assistant.embedding import INT8_MIN_CHARS, Embedder, bundled_model_path
+from assistant.errors import ConfigError
 
 TEXTS = [
     "Ketamine rapidly reduces symptoms of treatment-resistant depression.",
@@ -76,10 +78,6 @@ def test_the_int8_graph_keeps_the_feed_forward_output_projections_in_fp32(embedd
 
 
 def test_an_unknown_precision_is_a_one_line_error() -> None:
-    import pytest
-
-    from assistant.errors import ConfigError
-
     with pytest.raises(ConfigError, match="unknown embedding precision 'int4'"):
         Embedder(precision="int4")
 
