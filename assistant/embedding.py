@@ -40,6 +40,7 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -267,10 +268,13 @@ class Embedder:
 
     `calls` and `texts_embedded` count work done, which is how the tests prove that an unchanged
     corpus is not embedded again. The model loads on first use and is safe to share between threads.
-    One or two texts (a question) run on one thread, which is faster and stays fast when another
-    process keeps a core busy; batches run on `threads` (default: the cores this process may use).
-    Batches are small on purpose: 4 texts of up to 256 tokens keep the activations in cache, which
-    measured 1.4x faster per text than batches of 32 on 2 cores (`evals/bench_scale.py` runs it).
+    Every session runs on one thread. A call's batches run side by side on `threads` worker threads
+    (default: the cores this process may use), each batch on one core: ONNX Runtime releases the
+    interpreter lock while it runs, and a whole batch per core wastes none of the hand-offs that
+    splitting each matrix product between threads costs (int8 chunks: 1.3x the rate of one batch at a
+    time on two threads, `evals/bench_embedder.py`). A question (one or two texts) runs on the calling
+    thread. Batches are small on purpose: 4 texts of up to 256 tokens keep the activations in cache,
+    which measured 1.4x faster per text than batches of 32 on 2 cores.
     """
 
     name = "sentence-transformers/all-MiniLM-L6-v2"
@@ -299,7 +303,7 @@ class Embedder:
         self.calls = 0
         self.texts_embedded = 0
         self._lock = threading.Lock()
-        self._sessions: dict[tuple[int, bool], Any] = {}
+        self._sessions: dict[bool, Any] = {}  # quantised or not -> its session
 
     def _model_file(self, name: str) -> Path:
         """The model folder's file `name`; `ConfigError` when it is missing."""
@@ -373,20 +377,20 @@ class Embedder:
         tokenizer.enable_padding(pad_id=0, pad_token=_PAD)
         return tokenizer
 
-    def _session(self, threads: int, quantised: bool = False) -> Any:
-        """An inference session of the fp32 or int8 graph on `threads` threads (created on first use)."""
-        session = self._sessions.get((threads, quantised))
+    def _session(self, quantised: bool = False) -> Any:
+        """The one-thread inference session of the fp32 or int8 graph (created on first use; runs may overlap)."""
+        session = self._sessions.get(quantised)
         if session is None:
             import onnxruntime as ort
 
             options = ort.SessionOptions()
-            options.intra_op_num_threads = threads
+            options.intra_op_num_threads = 1
             options.inter_op_num_threads = 1
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             options.log_severity_level = 3
             path = self.int8_path if quantised else self.onnx_path
             session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-            self._sessions[(threads, quantised)] = session
+            self._sessions[quantised] = session
         return session
 
     def _quantised_for(self, texts: int) -> bool:
@@ -398,8 +402,8 @@ class Embedder:
         with self._lock:
             if self._quantised_for(texts):
                 # An ingest: its batches run on the int8 graph, its small calls and short inputs on fp32.
-                self._session(self.threads, True)
-            self._session(self._threads_for(texts, quantised=False), False)
+                self._session(True)
+            self._session(False)
 
     def warm_in_background(self, *, texts: int = 1) -> Callable[[], None]:
         """Start `warm` on a thread; returns the function that waits for it to finish.
@@ -417,18 +421,6 @@ class Embedder:
         thread = threading.Thread(target=load, name="embedder-warm", daemon=True)
         thread.start()
         return thread.join
-
-    def _threads_for(self, texts: int, *, quantised: bool) -> int:
-        """Threads for a call of `texts` texts on the int8 or the fp32 graph.
-
-        One for a question or two (thread hand-offs cost more than they save), all of `threads` for
-        batches. An fp32 call takes whichever fp32 session is loaded already rather than load another.
-        """
-        if quantised:
-            return self.threads
-        wanted = 1 if texts <= 2 else self.threads
-        loaded = [threads for threads, int8 in self._sessions if not int8]
-        return wanted if not loaded or wanted in loaded else loaded[0]
 
     def encode(self, texts: Sequence[str], *, progress: Callable[[int], None] | None = None) -> list[Vector]:
         """Embed `texts` in batches; `progress(n)` is called after each batch with its size."""
@@ -456,29 +448,45 @@ class Embedder:
         vectors: list[Vector] = [[] for _ in texts]
         pooled_spans: list[list[Vector | None]] = [[] for _ in texts]
         # Short inputs lose most to int8 (a few tokens, no context to average the error out), so they
-        # run in fp32. Sorted by length, the short ones come first: one switch of graph per call, as
-        # alternating between two sessions' thread pools costs more than int8 saves.
+        # run in fp32; sorted by length, the short ones make the first batches.
         quantised = self._quantised_for(len(texts))
+        batches: list[tuple[list[int], bool]] = []  # (input indices, on the int8 graph)
+        lo = 0
+        while lo < len(order):
+            idx = order[lo : lo + self.batch_size]
+            int8 = quantised and len(texts[idx[0]]) >= INT8_MIN_CHARS
+            if quantised and not int8:
+                idx = [i for i in idx if len(texts[i]) < INT8_MIN_CHARS]  # the last batch of short ones
+            lo += len(idx)
+            batches.append((idx, int8))
+
+        def run(batch: tuple[list[int], bool]) -> int:
+            idx, int8 = batch
+            encoded = tokenizer.encode_batch([texts[i] for i in idx])
+            ids = np.array([e.ids for e in encoded], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+            hidden = self._session(int8).run(None, {"input_ids": ids, "attention_mask": mask})[0]
+            pooled = _pool(hidden, mask)
+            for row, i in enumerate(idx):
+                vectors[i] = pooled[row].tolist()
+                if spans is not None and spans[i]:
+                    pooled_spans[i] = _span_vectors(hidden[row], encoded[row], spans[i])
+            return len(idx)
+
         with self._lock:
-            lo = 0
-            while lo < len(order):
-                idx = order[lo : lo + self.batch_size]
-                int8 = quantised and len(texts[idx[0]]) >= INT8_MIN_CHARS
-                if quantised and not int8:
-                    idx = [i for i in idx if len(texts[i]) < INT8_MIN_CHARS]  # the last batch of short ones
-                lo += len(idx)
-                encoded = tokenizer.encode_batch([texts[i] for i in idx])
-                ids = np.array([e.ids for e in encoded], dtype=np.int64)
-                mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
-                session = self._session(self._threads_for(len(texts), quantised=int8), int8)
-                hidden = session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
-                pooled = _pool(hidden, mask)
-                for row, i in enumerate(idx):
-                    vectors[i] = pooled[row].tolist()
-                    if spans is not None and spans[i]:
-                        pooled_spans[i] = _span_vectors(hidden[row], encoded[row], spans[i])
-                if progress is not None:
-                    progress(len(idx))
+            for int8 in {int8 for _, int8 in batches}:
+                self._session(int8)  # loaded once, before the workers share it
+            workers = min(self.threads, len(batches))
+            if workers <= 1:
+                done: Iterator[int] = map(run, batches)
+                for n in done:
+                    if progress is not None:
+                        progress(n)
+            else:
+                with ThreadPoolExecutor(workers, thread_name_prefix="embedder") as pool:
+                    for n in pool.map(run, batches):
+                        if progress is not None:
+                            progress(n)
         return vectors, pooled_spans
 
     def pieces(self, word: str) -> int:

@@ -35,6 +35,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -382,26 +383,41 @@ class Indexer:
         """Embed and write the documents of `todo` in batches of about `batch_chunks` chunks.
 
         Embedding across files in large batches is faster; committing file by file after each batch
-        means a crash loses at most the files of the current batch.
+        means a crash loses at most the files of the current batch. The model embeds one batch on a
+        background thread while this thread writes the batch before it and reads and chunks the
+        next: the writes and the reading then cost little time of their own (the model releases the
+        interpreter lock while it runs). Writes stay on this thread and in corpus order.
         """
         show = progress if progress is not None else (files > 16 and sys.stderr.isatty())
         bar = _progress_bar(files, show)
-        pending: list[tuple[Document, list[Chunk], os.stat_result]] = []
-        pending_chunks = 0
-        for item in todo:
-            pending.append(item)
-            pending_chunks += len(item[1])
-            if pending_chunks >= self.batch_chunks:
-                self._commit(pending, report, bar)
-                pending, pending_chunks = [], 0
-        if pending:
-            self._commit(pending, report, bar)
+        with ThreadPoolExecutor(1, thread_name_prefix="ingest-embed") as model:
+            embedding: tuple[list[tuple[Document, list[Chunk], os.stat_result]], Future[_Embedded]] | None = None
+
+            def hand_over(batch: list[tuple[Document, list[Chunk], os.stat_result]]) -> None:
+                # Start embedding `batch`, then write the batch whose embedding was started before it.
+                nonlocal embedding
+                previous, embedding = embedding, (batch, model.submit(self._embed, batch)) if batch else None
+                if previous is not None:
+                    self._write(previous[0], previous[1].result(), report, bar)
+
+            pending: list[tuple[Document, list[Chunk], os.stat_result]] = []
+            pending_chunks = 0
+            try:
+                for item in todo:
+                    pending.append(item)
+                    pending_chunks += len(item[1])
+                    if pending_chunks >= self.batch_chunks:
+                        hand_over(pending)
+                        pending, pending_chunks = [], 0
+                hand_over(pending)
+                hand_over([])
+            finally:
+                if embedding is not None:
+                    embedding[1].cancel()
         bar(0, close=True)
 
-    def _commit(
-        self, batch: list[tuple[Document, list[Chunk], os.stat_result]], report: IngestReport, bar: Callable[..., None]
-    ) -> None:
-        """Embed one batch of documents and write their chunks, sentence vectors and manifest records."""
+    def _embed(self, batch: list[tuple[Document, list[Chunk], os.stat_result]]) -> _Embedded:
+        """The vectors of one batch: every chunk's, and every sentence's (from its chunk, else on its own)."""
         inputs: list[str] = []
         spans: list[list[tuple[int, int]]] = []  # per chunk input: the sentences it holds, in input offsets
         owners: list[list[tuple[int, int]]] = []  # per chunk input: those sentences' (start, end) in the document
@@ -417,7 +433,6 @@ class Indexer:
                 spans.append([(s + shift, e + shift) for s, e in inside])
                 owners.append(inside)
         vectors, pooled = self.embedder.encode_spans(inputs, spans) if inputs else ([], [])
-        report.chunks_embedded += len(inputs)
         # A sentence's vector is read from the first chunk whose window holds all of it; one that no
         # chunk holds whole (cut off by the window, or split between chunks) is embedded on its own.
         in_context: dict[tuple[int, int], list[float]] = {}
@@ -438,7 +453,19 @@ class Indexer:
             texts = [batch[d][0].text[s:e] for d, s, e in alone]
             for (d, s, _), vector in zip(alone, self.embedder.encode(texts), strict=True):
                 in_context[(d, s)] = vector
-        report.sentences_embedded += len(alone)
+        return _Embedded(len(inputs), len(alone), vectors, sentences_of, in_context)
+
+    def _write(
+        self,
+        batch: list[tuple[Document, list[Chunk], os.stat_result]],
+        embedded: _Embedded,
+        report: IngestReport,
+        bar: Callable[..., None],
+    ) -> None:
+        """Write one embedded batch: its chunks, sentence vectors and, last, its manifest records."""
+        report.chunks_embedded += embedded.chunks
+        report.sentences_embedded += embedded.alone
+        sentences_of, in_context = embedded.sentences_of, embedded.in_context
         # One write per kind for the whole batch; manifest records last, so a crash before them
         # leaves files that the next ingest redoes.
         sentences = [(d, document.source, s, e) for d, (document, _, _) in enumerate(batch) for s, e in sentences_of[d]]
@@ -452,7 +479,7 @@ class Indexer:
         chunk_ids = [c.id for _, chunks, _ in batch for c in chunks]
         texts = [c.text for _, chunks, _ in batch for c in chunks]
         if chunk_ids:
-            self.store.upsert_chunks(chunk_ids, vectors, texts, metadatas)
+            self.store.upsert_chunks(chunk_ids, embedded.vectors, texts, metadatas)
         self.store.delete_chunks({document.source: len(chunks) for document, chunks, _ in batch})
         self._lexical_rows += list(zip(chunk_ids, texts, metadatas, strict=True))
         records = [self._record(document, stat, len(chunks)) for document, chunks, stat in batch]
@@ -461,6 +488,17 @@ class Indexer:
             (report.updated if record.source in self.records else report.added).append(record.source)
             self.records[record.source] = record
         bar(len(batch))
+
+
+@dataclass
+class _Embedded:
+    """What `Indexer._embed` computed for one batch."""
+
+    chunks: int  # chunk inputs embedded
+    alone: int  # sentences embedded on their own
+    vectors: list[list[float]]  # per chunk, in batch order
+    sentences_of: list[list[tuple[int, int]]]  # per document: its sentences' (start, end)
+    in_context: dict[tuple[int, int], list[float]]  # (document index, sentence start) -> vector
 
 
 def _progress_bar(total: int, show: bool) -> Callable[..., None]:

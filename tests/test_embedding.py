@@ -57,7 +57,7 @@ def test_int8_batches_stay_within_cosine_0_99_and_questions_run_in_fp32(embedder
     cosine = (batch * reference[: len(LONG)]).sum(1)
     assert cosine.min() >= 0.99
     assert cosine.max() < 0.99999  # the int8 graph really ran: fp32 would agree to 1e-5
-    assert any(quantised for _, quantised in embedder._sessions)
+    assert True in embedder._sessions  # the int8 session was loaded and used
     np.testing.assert_allclose(embedder.encode(LONG[:1]), reference[:1], atol=2e-5)  # a question: fp32
     short = np.array(embedder.encode(["Yes.", "x", "Table 1"]))  # a batch of short inputs: fp32
     np.testing.assert_allclose(short, reference[len(LONG) :], atol=2e-5)
