@@ -18,18 +18,19 @@ TEXTS = [
 ]
 
 
-# Inputs long enough for the int8 graph (120 characters or more), of several kinds of text.
+# Inputs long enough for the int8 graph (200 characters or more), of several kinds of text.
 LONG = [
     "Participants included 69 patients with major depressive disorder and 41 healthy control subjects, matched "
-    "for age and sex, and all of them gave written informed consent before the first scan.",
+    "for age and sex, and all of them gave written informed consent before the first scan at the university "
+    "hospital.",
     "The committee approved the budget on 12 March 2019, after three rounds of negotiation between the two parties "
-    "and a public consultation that drew more than four hundred written responses.",
+    "and a public consultation that drew more than four hundred written responses from residents.",
     "Mitochondrial DNA copy number was inversely associated with all-cause mortality (HR 0.83, 95% CI 0.76-0.90) "
-    "after adjustment for age, sex, smoking and body-mass index.",
+    "after adjustment for age, sex, smoking and body-mass index, in 21,870 participants followed for 10 years.",
     "In the autumn the herons leave the northern marshes and gather along the estuary in their hundreds, feeding "
-    "for several weeks before they fly south for the winter.",
+    "for several weeks before they fly south for the winter, a few of them staying on when the weather is mild.",
     "Photosynthesis converts light energy into chemical energy stored in glucose, releasing oxygen as a by-product "
-    "that most other living things on the planet depend on.",
+    "that most other living things on the planet depend on, and it takes place mostly in the leaves.",
     "A much longer passage " * 120,  # beyond the 256-token window: truncated like the reference
 ]
 
@@ -63,8 +64,9 @@ def test_int8_batches_stay_within_cosine_0_99_and_questions_run_in_fp32(embedder
     np.testing.assert_allclose(short, reference[len(LONG) :], atol=2e-5)
 
 
-def test_the_int8_graph_keeps_the_feed_forward_output_projections_in_fp32(embedder: Embedder) -> None:
-    """Every weight product is int8 except the six 1536 -> 384 ones; the precision is part of the fingerprint."""
+def test_the_int8_graph_keeps_the_first_feed_forward_output_projections_in_fp32(embedder: Embedder) -> None:
+    """Every weight product is int8 except the first three layers' 1536 -> 384 ones; the precision is part of
+    the fingerprint."""
     import onnx
 
     nodes = onnx.load(str(embedder.int8_path)).graph.node
@@ -72,8 +74,8 @@ def test_the_int8_graph_keeps_the_feed_forward_output_projections_in_fp32(embedd
     kept = [
         n.name for n in nodes if n.op_type == "MatMul" and "/output/dense/" in n.name and "/attention/" not in n.name
     ]
-    assert len(integer) == 6 * 5  # query, key, value, attention output, feed-forward input, in 6 layers
-    assert len(kept) == 6
+    assert len(integer) == 6 * 5 + 3  # query, key, value, attention output, feed-forward input; 3 outputs
+    assert sorted(kept) == [f"/bert/encoder/layer.{k}/output/dense/MatMul" for k in range(3)]
     assert embedder.fingerprint() != Embedder(precision="fp32").fingerprint()
 
 
