@@ -284,10 +284,11 @@ class Embedder:
     corpus is not embedded again. The model loads on first use and is safe to share between threads.
     Every session runs on one thread. A call's batches run side by side on `threads` worker threads
     (default: the cores this process may use), each batch on one core: ONNX Runtime releases the
-    interpreter lock while it runs, and a whole batch per core wastes none of the hand-offs that
-    splitting each matrix product between threads costs (int8 chunks: 1.3x the rate of one batch at a
-    time on two threads, `evals/bench_embedder.py`). A question (one or two texts) runs on the calling
-    thread. Batches are small on purpose: 4 texts of up to 256 tokens keep the activations in cache,
+    interpreter lock while it runs. That is as fast as splitting each matrix product over the cores
+    (`evals/bench_embedder.py`; 1.35x faster with the export's former attention graph, whose many
+    small operations each paid a hand-off), and leaves no spinning thread pool to compete with an
+    ingest's own work. A question (one or two texts) runs on the calling thread. Batches are small
+    on purpose: 4 texts of up to 256 tokens keep the activations in cache,
     which measured 1.4x faster per text than batches of 32 on 2 cores.
     """
 
