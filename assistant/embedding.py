@@ -14,12 +14,12 @@ export: dynamic quantisation (signed weights per channel, reduced range) of ever
 the feed-forward output projections (1536 -> 384) of the first `INT8_FP32_LAYERS` layers, which stay
 fp32. Their inputs carry the activation outliers a per-tensor int8 scale cannot hold (on the probes,
 the largest value is 4.6 to 6 times the 99th percentile in layers 1-3, 4.0 in layer 4, under 2 in
-layers 5-6); quantising all six moved single sentences to a cosine of 0.983 from the reference,
-keeping only the first two fp32 to 0.988, keeping three passes.
+layers 5-6). Quantising all six moved single sentences to a cosine of 0.983 from the reference;
+with the first two kept in fp32 the lowest was 0.988, with the first three it passes 0.99.
 Questions (one or two texts) and shorter inputs always run in fp32: a few tokens have no context to
 average the error out ("Yes." fell to 0.981, and sentences of 120-200 characters to 0.989). Over
 6,006 SciFact and SQuAD sentences and questions every vector kept a cosine of at least 0.990 to the
-fp32 one (chunks: 0.9927), at about 1.9x the fp32 speed on chunks (`evals/bench_embedder.py`). The
+fp32 one (chunks: 0.9927), at 1.5-1.7x the fp32 speed on chunks (`evals/bench_embedder.py`). The
 int8 graph is checked against the fp32 one on the long probe sentences before it is kept. "fp32"
 runs every input on the export as it is, equal to the reference.
 
@@ -288,8 +288,8 @@ class Embedder:
     (`evals/bench_embedder.py`; 1.35x faster with the export's former attention graph, whose many
     small operations each paid a hand-off), and leaves no spinning thread pool to compete with an
     ingest's own work. A question (one or two texts) runs on the calling thread. Batches are small
-    on purpose: 4 texts of up to 256 tokens keep the activations in cache,
-    which measured 1.4x faster per text than batches of 32 on 2 cores.
+    on purpose: 4 texts of up to 256 tokens keep the activations in cache, which measured 1.4x
+    faster per text than batches of 32 on 2 cores.
     """
 
     name = "sentence-transformers/all-MiniLM-L6-v2"
@@ -492,16 +492,14 @@ class Embedder:
             for int8 in {int8 for _, int8 in batches}:
                 self._session(int8)  # loaded once, before the workers share it
             workers = min(self.threads, len(batches))
-            if workers <= 1:
-                done: Iterator[int] = map(run, batches)
-                for n in done:
+            pool = ThreadPoolExecutor(workers, thread_name_prefix="embedder") if workers > 1 else None
+            try:
+                for n in pool.map(run, batches) if pool else map(run, batches):
                     if progress is not None:
                         progress(n)
-            else:
-                with ThreadPoolExecutor(workers, thread_name_prefix="embedder") as pool:
-                    for n in pool.map(run, batches):
-                        if progress is not None:
-                            progress(n)
+            finally:
+                if pool is not None:
+                    pool.shutdown()
         return vectors, pooled_spans
 
     def pieces(self, word: str) -> int:

@@ -38,7 +38,7 @@ class EmbeddingSettings(_Section):
 
     precision: Literal["int8", "fp32"] = Field(
         "int8",
-        description="int8: an ingest's long inputs run on the int8 form of the model (about 1.7x faster, every vector "
+        description="int8: an ingest's long inputs run on the int8 form of the model (about 1.5x faster, every vector "
         "within cosine 0.99 of the reference); questions and short inputs always run in fp32. fp32: every input",
     )
 
