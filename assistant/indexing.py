@@ -198,6 +198,9 @@ def load_manifest(path: Path) -> dict[str, FileRecord] | None:
         return None
 
 
+_Batch = list[tuple[Document, list[Chunk], os.stat_result]]  # documents, their chunks and file stats
+
+
 class Indexer:
     """Builds and updates the index of one corpus folder."""
 
@@ -391,32 +394,34 @@ class Indexer:
         show = progress if progress is not None else (files > 16 and sys.stderr.isatty())
         bar = _progress_bar(files, show)
         with ThreadPoolExecutor(1, thread_name_prefix="ingest-embed") as model:
-            embedding: tuple[list[tuple[Document, list[Chunk], os.stat_result]], Future[_Embedded]] | None = None
-
-            def hand_over(batch: list[tuple[Document, list[Chunk], os.stat_result]]) -> None:
-                # Start embedding `batch`, then write the batch whose embedding was started before it.
-                nonlocal embedding
-                previous, embedding = embedding, (batch, model.submit(self._embed, batch)) if batch else None
-                if previous is not None:
-                    self._write(previous[0], previous[1].result(), report, bar)
-
-            pending: list[tuple[Document, list[Chunk], os.stat_result]] = []
-            pending_chunks = 0
+            running: tuple[_Batch, Future[_Embedded]] | None = None
             try:
-                for item in todo:
-                    pending.append(item)
-                    pending_chunks += len(item[1])
-                    if pending_chunks >= self.batch_chunks:
-                        hand_over(pending)
-                        pending, pending_chunks = [], 0
-                hand_over(pending)
-                hand_over([])
+                for batch in self._batches(todo):
+                    previous, running = running, (batch, model.submit(self._embed, batch))
+                    if previous is not None:
+                        self._write(previous[0], previous[1].result(), report, bar)
+                if running is not None:
+                    self._write(running[0], running[1].result(), report, bar)
+                    running = None
             finally:
-                if embedding is not None:
-                    embedding[1].cancel()
+                if running is not None:
+                    running[1].cancel()
         bar(0, close=True)
 
-    def _embed(self, batch: list[tuple[Document, list[Chunk], os.stat_result]]) -> _Embedded:
+    def _batches(self, todo: Iterator[tuple[Document, list[Chunk], os.stat_result]]) -> Iterator[_Batch]:
+        """The documents of `todo` in groups of at least `batch_chunks` chunks (the last may hold fewer)."""
+        pending: _Batch = []
+        pending_chunks = 0
+        for item in todo:
+            pending.append(item)
+            pending_chunks += len(item[1])
+            if pending_chunks >= self.batch_chunks:
+                yield pending
+                pending, pending_chunks = [], 0
+        if pending:
+            yield pending
+
+    def _embed(self, batch: _Batch) -> _Embedded:
         """The vectors of one batch: every chunk's, and every sentence's (from its chunk, else on its own)."""
         inputs: list[str] = []
         spans: list[list[tuple[int, int]]] = []  # per chunk input: the sentences it holds, in input offsets
@@ -453,17 +458,17 @@ class Indexer:
             texts = [batch[d][0].text[s:e] for d, s, e in alone]
             for (d, s, _), vector in zip(alone, self.embedder.encode(texts), strict=True):
                 in_context[(d, s)] = vector
-        return _Embedded(len(inputs), len(alone), vectors, sentences_of, in_context)
+        return _Embedded(len(alone), vectors, sentences_of, in_context)
 
     def _write(
         self,
-        batch: list[tuple[Document, list[Chunk], os.stat_result]],
+        batch: _Batch,
         embedded: _Embedded,
         report: IngestReport,
         bar: Callable[..., None],
     ) -> None:
         """Write one embedded batch: its chunks, sentence vectors and, last, its manifest records."""
-        report.chunks_embedded += embedded.chunks
+        report.chunks_embedded += len(embedded.vectors)
         report.sentences_embedded += embedded.alone
         sentences_of, in_context = embedded.sentences_of, embedded.in_context
         # One write per kind for the whole batch; manifest records last, so a crash before them
@@ -494,7 +499,6 @@ class Indexer:
 class _Embedded:
     """What `Indexer._embed` computed for one batch."""
 
-    chunks: int  # chunk inputs embedded
     alone: int  # sentences embedded on their own
     vectors: list[list[float]]  # per chunk, in batch order
     sentences_of: list[list[tuple[int, int]]]  # per document: its sentences' (start, end)
