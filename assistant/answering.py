@@ -122,6 +122,7 @@ class _Sentence:
     coverage: float = 0.0  # share of question weight found in the sentence (or, half-counted, its document)
     own: float = 0.0  # share found in the sentence itself
     dense: float = 0.0
+    dense_free: float = 0.0  # dense, without the question's words that name a candidate's document
     score: float = 0.0
     section: set[str] = field(default_factory=set)  # terms of the heading the sentence sits under
     meta: set[str] = field(default_factory=set)  # what a byline or date line answers for (`metadata_terms`)
@@ -227,6 +228,14 @@ def _reassemble(parts: list[tuple[int, str]]) -> str:
     for start, text in parts:
         chars[start : start + len(text)] = text
     return "".join(chars)
+
+
+def _without_terms(text: str, terms: set[str]) -> str:
+    """`text` without the words whose analysed form is one of `terms` (all of it when nothing is left)."""
+    if not terms:
+        return text
+    kept = [w for w in text.split() if not set(analyse(w)) & terms]
+    return " ".join(kept) if analyse(" ".join(kept)) else text
 
 
 def _is_title_line(sentence: _Sentence) -> bool:
@@ -415,12 +424,18 @@ class ExtractiveAnswerer:
 
     def _score(self, question: Question, query_text: str, sentences: list[_Sentence], focus: set[str]) -> None:
         weights = self._weights(question)
+        # The question without the words that name any candidate's document (its title, publisher, file
+        # name): they say which document, not which sentence, so `dense_free` compares without them.
+        names = self.names.names
+        named = set().union(*(names.get(source, set()) for source in {s.passage.source for s in sentences}))
+        free_text = _without_terms(query_text, set(question.terms) & named)
+        queries = list(dict.fromkeys([query_text, free_text]))
         vectors = self._cache.get_many(
-            [query_text] + [s.text for s in sentences],
-            [None] + [sentence_id(s.passage.source, s.start) for s in sentences],
+            queries + [s.text for s in sentences],
+            [None] * len(queries) + [sentence_id(s.passage.source, s.start) for s in sentences],
         )
-        qvec = vectors[0]
-        for sentence, vector in zip(sentences, vectors[1:], strict=True):
+        qvec, free = vectors[0], vectors[len(queries) - 1]
+        for sentence, vector in zip(sentences, vectors[len(queries) :], strict=True):
             doc_terms = self._documents.of(sentence.passage.source).terms
             local = self._local_weights(sentence.passage.source, weights)
             total = sum(local.values()) or 1.0
@@ -443,6 +458,7 @@ class ExtractiveAnswerer:
             sentence.own = own / total
             sentence.coverage = (own + SECTION_CREDIT * section + DOC_CREDIT * context) / total
             sentence.dense = max(0.0, float(sum(x * y for x, y in zip(qvec, vector, strict=True))))
+            sentence.dense_free = max(0.0, float(sum(x * y for x, y in zip(free, vector, strict=True))))
             sentence.score = LEXICAL_WEIGHT * sentence.coverage + (1 - LEXICAL_WEIGHT) * sentence.dense
             if sentence.passage.source in focus:
                 sentence.score += FOCUS_BONUS
@@ -640,6 +656,7 @@ class ExtractiveAnswerer:
         ordered = [t for t in question.terms if t not in question.selectors] or question.terms
         pairs = set(pairwise(ordered))
         best_dense = max(s.dense for s in sentences)
+        best_free = max(s.dense_free for s in sentences)
         best_own = max(s.own for s in sentences)
         best_coverage = max(s.coverage for s in sentences)
         best_blend = max(s.score for s in sentences)
@@ -661,6 +678,8 @@ class ExtractiveAnswerer:
                 "plain_share": len(qterms & sentence.terms) / max(1, len(qterms)),
                 "bigrams": len(pairs & set(pairwise(analyse(sentence.text)))) / len(pairs) if pairs else 0.0,
                 "dense_gap": sentence.dense - best_dense,
+                "dense_free": sentence.dense_free,
+                "dense_free_gap": sentence.dense_free - best_free,
                 "own_gap": sentence.own - best_own,
                 "coverage_gap": sentence.coverage - best_coverage,
                 "passage_rank": 1.0 / (1 + sentence.rank),
@@ -820,9 +839,12 @@ class ExtractiveAnswerer:
         """Extend a sentence that opens with an anaphor back to the previous sentence of its passage."""
         passage, local = sentence.passage, sentence.start - sentence.passage.start
         if _ANAPHOR_START.match(sentence.text):
-            previous = [s for s, e in sentence_spans(passage.text) if e <= local and "\n" not in passage.text[e:local]]
-            if previous:
-                return passage.start + previous[-1], sentence.end
+            previous = [
+                (s, e) for s, e in sentence_spans(passage.text) if e <= local and "\n" not in passage.text[e:local]
+            ]
+            # A cross-reference ("For more information, see X.") is no antecedent: it is never quoted.
+            if previous and not _CROSS_REFERENCE.match(passage.text[slice(*previous[-1])]):
+                return passage.start + previous[-1][0], sentence.end
         return sentence.start, sentence.end
 
     def _compose(self, base: Answer, chosen: list[_Sentence], *, reason: str, preface: str = "") -> Answer:

@@ -39,6 +39,8 @@ SENTENCE_FEATURES = (
     "plain_share",  # unweighted share of question terms in the sentence
     "bigrams",  # share of the question's adjacent content-word pairs that the sentence also has adjacent
     "dense_gap",  # dense minus the best dense of the question's candidates (0 for the best)
+    "dense_free",  # dense, with the question's words that name a candidate's document left out
+    "dense_free_gap",  # dense_free minus the best dense_free of the candidates
     "own_gap",  # own minus the best own of the candidates
     "coverage_gap",  # coverage minus the best coverage of the candidates
     "passage_rank",  # 1 / (1 + rank of the retrieved passage holding it)

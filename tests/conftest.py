@@ -42,6 +42,15 @@ def copy_seeds(root: Path) -> Path:
     return target
 
 
+def write_corpus(root: Path, files: dict[str, str]) -> Path:
+    """Write a made-up corpus to root/corpus (file name -> text) and return `root`."""
+    corpus = root / "corpus"
+    corpus.mkdir()
+    for name, text in files.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    return root
+
+
 @pytest.fixture
 def seed_root(tmp_path: Path) -> Path:
     """A tmp folder holding a copy of the seed corpus in corpus/."""

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 
-from assistant.answering import matches, metadata_terms
+from assistant.answering import _without_terms, matches, metadata_terms
 from assistant.loading import load_file
 from assistant.pipeline import Assistant
 from assistant.records import Answer
 from assistant.references import acronyms
+from assistant.retrieval import analyse
+from tests.conftest import write_corpus
 
 MTR = "magnetization-transfer-imaging-trd-radiology.txt"
 ISHA = "hippocampal-volume-ketamine-isha-health.txt"
@@ -160,3 +165,44 @@ def test_a_verifier_leaves_premise_corrections_alone(seed_assistant: Assistant) 
     assert "verify" not in corrected.timings
     answered = checked.answer("How many healthy control subjects were in the magnetization transfer study?")
     assert answered.abstained and "verifier" in answered.reason
+
+
+def test_words_that_name_the_document_are_left_out_of_dense_free() -> None:
+    """The question without its document-naming words; all of it when nothing else would be left."""
+    named = set(analyse("Magnetization Transfer Imaging"))
+    assert _without_terms("Who approved the magnetization transfer imaging study?", named) == "Who approved the study?"
+    assert _without_terms("Magnetization transfer imaging?", named) == "Magnetization transfer imaging?"
+    assert _without_terms("Who approved it?", set()) == "Who approved it?"
+
+
+def test_the_sentence_is_chosen_for_what_is_asked_not_for_the_documents_name(seed_assistant: Assistant) -> None:
+    """Dense similarity to the whole question favours a sentence that repeats the document's title words;
+    without them (`dense_free`) the sentence that answers is closest, and it ranks first."""
+    question = "Who approved the magnetization transfer imaging study?"
+    context = seed_assistant.context(question)
+    ranking = seed_assistant.answerer.rank(question, context.passages, **context.answer_arguments())
+    best = ranking.sentences[0]
+    assert "approved by the local ethics committee" in best.text
+    assert best.features["dense_free_gap"] == 0.0  # the closest without the title words
+    assert best.features["dense_gap"] < 0.0  # ... but not with them
+    assert any("magnetization transfer ratio" in s.text and s.dense > best.dense for s in ranking.sentences)
+
+
+def test_a_cross_reference_is_not_quoted_as_an_antecedent(
+    tmp_path: Path, make_assistant: Callable[..., Assistant]
+) -> None:
+    """A sentence opening with "This" brings its predecessor along, unless that is a pointer elsewhere."""
+    files = {
+        "orchard-survey.txt": "Orchard Survey\n\nThe survey counted pear trees in twelve valleys over three summers. "
+        "For more information on pear trees, see Pear trees. "
+        "This count found that frost in April halved the harvest of the northern valleys.\n",
+        "river-report.txt": "River Report\n\nThe river report measured water levels at nine gauges along the lower "
+        "river. Spring floods raised the levels by two metres in the wettest year of the decade.\n",
+    }
+    assistant = make_assistant(write_corpus(tmp_path, files))
+    assistant.ingest(progress=False)
+    result = assistant.answer("What did frost in April do to the harvest of the northern valleys?")
+    assert not result.abstained
+    assert "halved the harvest" in result.text
+    assert "For more information" not in result.text
+    assert all("see Pear trees" not in c.text for c in result.citations)

@@ -170,7 +170,9 @@ def test_sentence_vectors_are_stored_so_answers_embed_only_the_question(
     before = assistant.embedder.texts_embedded
     result = assistant.answer("How many healthy control subjects were in the magnetization transfer study?")
     assert "41" in result.text
-    assert assistant.embedder.texts_embedded - before <= 2  # the query, for retrieval and for scoring
+    # The query, for retrieval and for scoring, and once more without the words that name its document
+    # ("magnetization transfer"), for the sentence model's `dense_free`.
+    assert assistant.embedder.texts_embedded - before <= 3
 
 
 QUERIES = ["magnetization transfer ratio", "ketamine hippocampal volume", "zebrafish fMRI networks", "41 controls"]

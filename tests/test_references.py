@@ -12,6 +12,7 @@ from assistant.pipeline import Assistant, combine
 from assistant.questions import parse
 from assistant.records import Answer, Citation
 from assistant.references import DocumentNames
+from tests.conftest import write_corpus
 
 MTR = "magnetization-transfer-imaging-trd-radiology.txt"
 ISHA = "hippocampal-volume-ketamine-isha-health.txt"
@@ -287,20 +288,15 @@ def test_a_chatty_follow_up_is_not_rejected_for_its_filler_words(seed_assistant:
 def test_date_lines_answer_by_their_label_and_bylines_only_who_questions(
     tmp_path: Path, make_assistant: Callable[..., Assistant]
 ) -> None:
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "report.txt").write_text(
-        "Coastal Wetlands Survey\n\nWritten by\n\nField Team\n\npublished:\n\nJanuary 5, 2020\n\nupdated:\n\n"
-        "March 2, 2021\n\nThe survey counted herons at twelve wetland sites along the coast. Volunteers gave "
-        "written consent before they joined the counts. Heron numbers rose at nine of the twelve sites.\n",
-        encoding="utf-8",
-    )
-    (corpus / "notes.txt").write_text(
-        "River Notes\n\nAnglers reported more trout in the upper river this spring. Water temperature stayed "
-        "below fifteen degrees for most of the season.\n",
-        encoding="utf-8",
-    )
-    assistant = make_assistant(tmp_path)
+    files = {
+        "report.txt": "Coastal Wetlands Survey\n\nWritten by\n\nField Team\n\npublished:\n\nJanuary 5, 2020\n\n"
+        "updated:\n\nMarch 2, 2021\n\nThe survey counted herons at twelve wetland sites along the coast. "
+        "Volunteers gave written consent before they joined the counts. Heron numbers rose at nine of the twelve "
+        "sites.\n",
+        "notes.txt": "River Notes\n\nAnglers reported more trout in the upper river this spring. Water temperature "
+        "stayed below fifteen degrees for most of the season.\n",
+    }
+    assistant = make_assistant(write_corpus(tmp_path, files))
     updated = assistant.answer("When was the wetlands survey last updated?")
     assert "March 2, 2021" in updated.text and "January 5" not in updated.text
     published = assistant.answer("When was the wetlands survey published?")
