@@ -426,8 +426,7 @@ class ExtractiveAnswerer:
         weights = self._weights(question)
         # The question without the words that name any candidate's document (its title, publisher, file
         # name): they say which document, not which sentence, so `dense_free` compares without them.
-        names = self.names.names
-        named = set().union(*(names.get(source, set()) for source in {s.passage.source for s in sentences}))
+        named = set().union(*(self.names.of(source) for source in {s.passage.source for s in sentences}))
         free_text = _without_terms(query_text, set(question.terms) & named)
         queries = list(dict.fromkeys([query_text, free_text]))
         vectors = self._cache.get_many(

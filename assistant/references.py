@@ -97,28 +97,45 @@ class DocumentNames:
     """Resolves document references in questions against the names of the indexed documents.
 
     Built from (source, title, publisher, author) rows and the acronyms each document defines
-    (`defined`: source -> `acronyms()` of its text). The names are worked out on first use: a
-    question with no reference in it never pays for reading every document's title (0.25 s at
-    5,000 documents).
+    (`defined`: source -> `acronyms()` of its text). The names are worked out on first use, a
+    document's own when it is asked for (`of`): a question with no reference in it never pays for
+    reading every document's title (0.25 s at 5,000 documents).
     """
 
     def __init__(self, documents: Iterable[tuple[str, str, str, str]], defined: dict[str, dict[str, set[str]]]) -> None:
         self._documents = documents
         self._defined = defined
+        self._of: dict[str, set[str]] = {}
+
+    @cached_property
+    def _rows(self) -> dict[str, list[str]]:
+        """Source -> the title, publisher and author of each of its rows."""
+        rows: dict[str, list[str]] = {}
+        for source, title, publisher, author in self._documents:
+            rows.setdefault(source, []).extend([title, publisher, author])
+        return rows
+
+    def of(self, source: str) -> set[str]:
+        """The analysed words `source` can be referred to by (see the module docstring); empty if unknown.
+
+        Worked out for this document alone and kept: the answerer asks this of the few documents a
+        question's candidates come from, on every question.
+        """
+        if source not in self._of:
+            if source not in self._rows:
+                return set()
+            words = _terms(" ".join([*self._rows[source], PurePosixPath(source).stem]))
+            for short_form, long_form in self._defined.get(source, {}).items():
+                # "rapid eye movement (REM)" names a document titled "Rapid Eye Movement ...".
+                if long_form and len(long_form & words) >= max(2, len(long_form) - 1):
+                    words.add(short_form)
+            self._of[source] = words
+        return self._of[source]
 
     @cached_property
     def names(self) -> dict[str, set[str]]:
-        """Source -> the analysed words it can be referred to by (see the module docstring)."""
-        names: dict[str, set[str]] = {}
-        for source, title, publisher, author in self._documents:
-            stem = PurePosixPath(source).stem
-            names.setdefault(source, set()).update(_terms(" ".join([title, publisher, author, stem])))
-        for source, found in self._defined.items():
-            for short_form, long_form in found.items():
-                # "rapid eye movement (REM)" names a document titled "Rapid Eye Movement ...".
-                if source in names and long_form and len(long_form & names[source]) >= max(2, len(long_form) - 1):
-                    names[source].add(short_form)
-        return names
+        """Source -> the analysed words it can be referred to by, for every document."""
+        return {source: self.of(source) for source in self._rows}
 
     @cached_property
     def weight(self) -> dict[str, float]:

@@ -69,6 +69,15 @@ def test_phrases_that_name_no_particular_document_select_nothing(names: Document
     assert not names.resolve(question)
 
 
+def test_one_documents_names_are_worked_out_without_every_documents() -> None:
+    """`of` reads only the document asked for, and agrees with the table of every document's names."""
+    names = DocumentNames.from_texts(ROWS)
+    first = ROWS[0][0]
+    assert names.of(first) and names.of("not-in-the-corpus.txt") == set()
+    assert "names" not in vars(names)  # the table of every document was not built
+    assert all(names.of(source) == words for source, words in names.names.items())
+
+
 def test_a_single_document_corpus_has_nothing_to_select() -> None:
     assert not DocumentNames.from_texts(ROWS[:1]).resolve("What does the brain-network article say?")
 
