@@ -25,7 +25,9 @@ NEGATION = re.compile(r"\b(not|no|never|neither|nor|without|none|cannot|lack(?:s
 # Opposite directions, as `analyse` stems them: a question asserting one while the source says the
 # other has a false premise. These pairs go both ways; the words after them have a one-way opposite.
 _OPPOSITES = """increas/decreas higher/lower more/less larger/smaller improv/worsen slower/faster posit/negat
-    gain/loss success/fail""".split()
+    gain/loss success/fail first/last earliest/latest earlier/later win/lose largest/smallest highest/lowest
+    maximum/minimum oldest/youngest older/younger accept/reject rise/fall stronger/weaker north/south
+    east/west""".split()
 ANTONYMS = {
     **{word: other for pair in _OPPOSITES for word, other in [pair.split("/"), pair.split("/")[::-1]]},
     "rais": "lower",
@@ -42,14 +44,16 @@ _NUMBER = NUMBER.pattern
 # A number that is not a year: "2017" dates a study, it counts nothing.
 _NOT_A_YEAR = rf"\b(?!(?:19|20)\d{{2}}\b){_NUMBER}"
 # A number a question states ("about 70% of patients"), with the sign or word that makes it a
-# percentage: not a year, and not part of a name or a compound ("3T", "3-month").
-ASSERTED_NUMBER = re.compile(rf"({_NOT_A_YEAR})(?![\w./-])\s*(%|percent\b|per cent\b)?")
+# percentage: not part of a name or a compound ("3T", "3-month"), and not a year ("in 1766" dates what it
+# asks about; a document that gives another year does not contradict it).
+ASSERTED_NUMBER = re.compile(rf"(\b(?!(?:1\d|20)\d{{2}}\b){_NUMBER})(?![\w./-])\s*(%|percent\b|per cent\b)?")
 
 # Answer types and the evidence a sentence needs to answer them.
 # A count: a number that is not a percentage or a year.
 _COUNT = (
     rf"{_NOT_A_YEAR}\b(?!\s*(?:%|percent))"
-    r"|\b(two|three|four|five|six|seven|eight|nine|ten|dozen|hundred|thousand)\b"
+    r"|\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|dozens?|hundreds?"
+    r"|thousands?|millions?|billions?)\b"
 )
 _UNIT_DOSE = rf"\b{_NUMBER}\s*(mg|milligrams?|mcg|µg|g|ml|mg/kg|µg/kg|iu|units?)\b"
 _PERCENT = rf"{_NUMBER}\s*(%|percent|per cent)|\b(half|third|quarter|majority|minority)\b"
@@ -250,7 +254,7 @@ def parse(text: str) -> Question:
         presupposes=bool(_PREMISE.match(text)) and not _REPORTING.search(text),
         negated=bool(NEGATION.search(text)),
         multi=bool(_MULTI.search(text) or _TWO_DOCS.search(text)),
-        counted=[t for m in _COUNTED.finditer(text) for w in m.groups() if w for t in analyse(w)],
+        counted=[t for m in _COUNTED.finditer(lexical_form(text)) for w in m.groups() if w for t in analyse(w)],
         focus=focus_terms(text),
         focus_head=focus_head(text),
         asks_reason=bool(_REASON.search(text)),

@@ -14,6 +14,7 @@ import math
 import os
 import re
 import threading
+import unicodedata
 import zipfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -101,7 +102,14 @@ def _stemmer() -> Any:
 
 
 def lexical_form(text: str) -> str:
-    """`text` with numbers and subscripts written one way: "1,000" as "1000", "PGE(2)" as "PGE2"."""
+    """`text` with numbers, subscripts and accents written one way.
+
+    "1,000" as "1000", "PGE(2)" as "PGE2", and Latin letters without their diacritics ("Temür" as
+    "Temur", "Céloron" as "Celoron"): people type names without the accents their documents print.
+    """
+    if not text.isascii():
+        decomposed = unicodedata.normalize("NFKD", text)
+        text = "".join(c for c in decomposed if not unicodedata.combining(c))
     return _SUBSCRIPT.sub(r"\1", _THOUSANDS.sub(lambda m: m.group().replace(",", ""), text))
 
 
@@ -405,7 +413,9 @@ def _kept_rows(values: np.ndarray, sizes: np.ndarray, keep: np.ndarray) -> np.nd
     return np.concatenate(runs) if runs else values[:0]
 
 
-_FORMAT = 4.0  # the saved layout's version (3: "1,000" and "PGE(2)" analysed as "1000" and "pge2"; 4: chunks as rows)
+# The saved layout's version (3: "1,000" and "PGE(2)" analysed as "1000" and "pge2"; 4: chunks as rows; 5: accents
+# folded, "Temür" analysed as "temur").
+_FORMAT = 5.0
 
 
 def _lexical_text(chunk: ChunkInfo) -> str:

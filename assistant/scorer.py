@@ -54,6 +54,7 @@ SENTENCE_FEATURES = (
     "passage_unmatched",  # idf-weighted share of question terms its whole passage lacks
     "negation_mismatch",  # one of question and sentence is negated, the other not
     "number_mismatch",  # the question states a number the sentence does not
+    "antonym_mismatch",  # the sentence has the opposite of a question word ("after" for "before") and not the word
     "grounded",  # the names, acronyms and numbers of the question all occur in the sentence's document
     "blend",  # the hand-made score: 0.6 coverage + 0.4 dense, plus small bonuses (cause, result, follow-up focus)
     "blend_gap",  # blend minus the best blend of the candidates
@@ -73,6 +74,9 @@ ANSWER_FEATURES = (
     "best_grounded",
     "typed",
     "best_evidence",
+    "best_negation_mismatch",  # the question is negated and the best sentence is not, or the other way round
+    "best_number_mismatch",  # the question gives a number the best sentence does not
+    "best_antonym_mismatch",
     "log_candidates",  # log(1 + number of candidate sentences)
     "log_terms",  # log(1 + content terms in the question)
 )

@@ -356,6 +356,9 @@ def answer_row(item: Item, model: Linear) -> tuple[list[float], bool] | None:
         "typed": f["typed"],
         "best_evidence": f["evidence"],
         "best_grounded": f["grounded"],
+        "best_negation_mismatch": f["negation_mismatch"],
+        "best_number_mismatch": f["number_mismatch"],
+        "best_antonym_mismatch": f["antonym_mismatch"],
     }
     row = [values[name] for name in ANSWER_FEATURES]
     return row, bool(item.labels[best])

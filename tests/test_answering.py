@@ -10,6 +10,7 @@ import pytest
 from assistant.answering import _without_terms, matches, metadata_terms
 from assistant.loading import load_file
 from assistant.pipeline import Assistant
+from assistant.questions import ASSERTED_NUMBER
 from assistant.records import Answer
 from assistant.references import acronyms
 from assistant.retrieval import analyse
@@ -206,3 +207,36 @@ def test_a_cross_reference_is_not_quoted_as_an_antecedent(
     assert "halved the harvest" in result.text
     assert "For more information" not in result.text
     assert all("see Pear trees" not in c.text for c in result.citations)
+
+
+def test_a_year_in_the_question_is_not_a_premise_to_correct() -> None:
+    """ "In 1766" dates what is asked; "about 70%" asserts a figure that a document can contradict."""
+    assert not ASSERTED_NUMBER.findall("What happened to the trading company in 1766?")
+    assert [m[0] for m in ASSERTED_NUMBER.findall("Is it true that about 70% recover in 12 weeks?")] == ["70", "12"]
+
+
+def test_negation_the_best_sentence_lacks_lowers_the_confidence(
+    tmp_path: Path, make_assistant: Callable[..., Assistant]
+) -> None:
+    """ "Who never captured the fort?" is not answered by "Monckton captured the fort": the answer model reads
+    the mismatch between a negated question and an affirmative best sentence (`best_negation_mismatch`)."""
+    files = {
+        "frontier-war.txt": "Frontier War\n\nColonel Monckton captured Fort Beauséjour in June 1755 after a short "
+        "siege. The fort guarded the isthmus between the two colonies. Its garrison of 150 soldiers surrendered "
+        "after two weeks of bombardment.\n",
+        "harbour-history.txt": "Harbour History\n\nThe harbour was dredged in 1820 to let larger ships reach the "
+        "quays. Merchants paid for the work with a tax on every cargo landed.\n",
+    }
+    assistant = make_assistant(write_corpus(tmp_path, files))
+    assistant.ingest(progress=False)
+
+    def ranked(question: str) -> tuple[float, dict[str, float]]:
+        context = assistant.context(question)
+        ranking = assistant.answerer.rank(question, context.passages, **context.answer_arguments())
+        return ranking.confidence, ranking.answer_features
+
+    affirmative, plain = ranked("Who captured Fort Beausejour?")  # typed without the accent
+    negated, mismatched = ranked("Who never captured Fort Beausejour?")
+    assert plain["best_negation_mismatch"] == 0.0 and plain["missing_share"] == 0.0
+    assert mismatched["best_negation_mismatch"] == 1.0
+    assert negated < affirmative

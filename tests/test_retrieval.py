@@ -18,6 +18,14 @@ def test_numbers_and_subscripts_are_analysed_one_way() -> None:
     assert {"1000", "pge2"} <= question.critical
 
 
+def test_accents_are_folded_in_documents_and_questions() -> None:
+    """A name typed without its accents is the same term: "Temur" finds "Temür", "Celoron" "Céloron"."""
+    assert analyse("Tugh Temür met Céloron at Beauséjour") == analyse("Tugh Temur met Celoron at Beausejour")
+    assert analyse("Temür") == ["temur"]  # one word, not "tem" and "r"
+    question = parse("When did Céloron reach the Ohio?")
+    assert "celoron" in question.critical
+
+
 def test_analyse_stems_and_drops_stop_words() -> None:
     """Terms are lower-cased, stemmed and free of stop words; numbers and 7T-style tokens survive."""
     assert analyse("The 7T scans of 41 healthy controls") == ["7t", "scan", "41", "healthi", "control"]
