@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -100,6 +101,18 @@ def test_reranker_experiment_runs_on_a_slice() -> None:
     rows = [line for line in done.stdout.splitlines() if line.strip().startswith("K=")]
     assert len(rows) == 32
     assert sum("<- fewest candidates near the best" in line for line in rows) == 1
+
+
+@pytest.mark.slow
+def test_reranker_no_answer_experiment_runs_on_a_slice() -> None:
+    """evals/train_reranker.py --no-answer (a learned no-answer score) runs one fold and prints its AUC lines."""
+    command = [sys.executable, str(REPO / "evals" / "train_reranker.py"), "--articles", "2", "--questions", "8"]
+    command += ["--no-answer", "--folds", "1", "--epochs", "1"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert re.search(r"out of fold, [1-8] questions: answerable against unanswerable, ROC AUC", done.stdout)
+    assert "best candidate minus the no-answer score" in done.stdout
+    assert len([line for line in done.stdout.splitlines() if line.strip().startswith("K=")]) == 32
 
 
 @pytest.mark.slow
