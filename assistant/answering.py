@@ -53,7 +53,7 @@ from itertools import pairwise
 from typing import Any
 
 from assistant.chunking import heading_at, section_headings, sentence_spans
-from assistant.cleaning import BYLINE, NUMBER, VENUE_LINE, WORD, is_title_case, numbers
+from assistant.cleaning import BYLINE, VENUE_LINE, WORD, is_title_case, numbers
 from assistant.embedding import Embedder
 from assistant.indexing import sentence_id
 from assistant.questions import (
@@ -65,6 +65,7 @@ from assistant.questions import (
     DRUG_LIKE,
     NEGATION,
     RESULT,
+    STANDALONE_NUMBER,
     Question,
     parse,
 )
@@ -109,7 +110,6 @@ _CROSS_REFERENCE = re.compile(
     r"|(for an? [\w\s-]{0,80}, )?check out\b|click here\b)",
     re.I,
 )
-_STANDALONE_NUMBER = re.compile(rf"(?<![\w.,-]){NUMBER.pattern}(?![\w-])")
 _ANAPHOR_START = re.compile(r"^(it|this|these|that|those|they|such|the drug|the study|the findings)\b", re.I)
 
 
@@ -669,7 +669,7 @@ class ExtractiveAnswerer:
         passage_terms: dict[str, set[str]] = {}
         negated = bool(NEGATION.search(question.text))
         # Numbers the question states on their own; "3T" or "COVID-19" are names, which `grounded` checks.
-        asked_numbers = {n.replace(",", "") for n in _STANDALONE_NUMBER.findall(question.text)}
+        asked_numbers = {n.replace(",", "") for n in STANDALONE_NUMBER.findall(question.text)}
         opposites = [(t, ANTONYMS[t]) for t in qterms if t in ANTONYMS and ANTONYMS[t] not in qterms]
         for sentence in sentences:
             chunk = sentence.passage.chunk_id

@@ -43,6 +43,8 @@ ANTONYMS = {
 _NUMBER = NUMBER.pattern
 # A number that is not a year: "2017" dates a study, it counts nothing.
 _NOT_A_YEAR = rf"\b(?!(?:19|20)\d{{2}}\b){_NUMBER}"
+# A number written on its own: not part of a name or a compound ("3T", "COVID-19", "12-week").
+STANDALONE_NUMBER = re.compile(rf"(?<![\w.,-]){_NUMBER}(?![\w-])")
 # A number a question states ("about 70% of patients"), with the sign or word that makes it a
 # percentage: not part of a name or a compound ("3T", "3-month"), and not a year ("in 1766" dates what it
 # asks about; a document that gives another year does not contradict it).
