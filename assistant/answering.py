@@ -45,16 +45,15 @@ from __future__ import annotations
 
 import math
 import re
-import threading
-from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
-from assistant.chunking import heading_at, section_headings, sentence_spans
+from assistant.chunking import heading_at, sentence_spans
 from assistant.cleaning import BYLINE, VENUE_LINE, WORD, is_title_case, numbers
-from assistant.embedding import Embedder
+from assistant.documents import DocumentFacts
+from assistant.embedding import Embedder, VectorCache
 from assistant.indexing import sentence_id
 from assistant.questions import (
     ANSWER_EVIDENCE,
@@ -100,11 +99,9 @@ _SECTION_LABEL = re.compile(
     r"|discussion|introduction)\s+(?=[A-Z])",
     re.I,
 )
-_ORG_ACRONYM = re.compile(r"(?:©|\b(?:by|at|from)(?: the)?)\s+([A-Z]{3,})\b")
 # Answer types whose evidence patterns are precise (a figure, a unit, a year): a question of one of these
 # kinds that no candidate sentence holds any evidence for is an abstention.
 MEASURED_TYPES = frozenset({"number", "dose", "percent", "money", "duration", "date"})
-_JOURNAL = re.compile(r"\bjournals?\b", re.I)
 _CROSS_REFERENCE = re.compile(
     r"^(for (more|further) (information|details|reading)\b|see also\b|read more\b|learn more\b"
     r"|(for an? [\w\s-]{0,80}, )?check out\b|click here\b)",
@@ -154,37 +151,6 @@ class Ranking:
     confidence: float = 0.0
 
 
-class _VectorCache:
-    """A bounded LRU of sentence embeddings, so warm questions embed only new sentences."""
-
-    def __init__(self, embedder: Embedder, lookup: Callable[[list[str]], dict[str, list[float]]]) -> None:
-        self.embedder = embedder
-        self.lookup = lookup  # stored sentence vectors by id, from the index
-        self.size = 20000
-        self.items: OrderedDict[str, list[float]] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get_many(self, texts: list[str], ids: list[str | None]) -> list[list[float]]:
-        """Vectors of `texts`: from this cache, else from the index (by id), else embedded now."""
-        with self.lock:
-            missing = {t: i for t, i in zip(texts, ids, strict=True) if t not in self.items}
-        if missing:
-            stored = self.lookup([i for i in missing.values() if i])
-            found = {t: stored[i] for t, i in missing.items() if i and i in stored}
-            rest = [t for t in missing if t not in found]
-            if rest:
-                found.update(zip(rest, self.embedder.encode(rest), strict=True))
-            with self.lock:
-                for text, vector in found.items():
-                    self.items[text] = vector
-                while len(self.items) > self.size:
-                    self.items.popitem(last=False)
-        with self.lock:
-            for text in texts:
-                self.items.move_to_end(text)
-            return [self.items[t] for t in texts]
-
-
 # What a metadata line answers for: a byline by its label (`cleaning.BYLINE`), a venue line as a whole.
 # "Reviewed by" and "edited by" lines name no author and answer none of these.
 _AUTHOR = "author wrote written writer"
@@ -223,15 +189,6 @@ def matches(term: str, terms: set[str]) -> bool:
     return any(len(other) >= 5 and (other.startswith(term) or term.startswith(other)) for other in terms)
 
 
-def _reassemble(parts: list[tuple[int, str]]) -> str:
-    """A document's text from its chunks (offset, text); uncovered gaps become line breaks."""
-    size = max(start + len(text) for start, text in parts)
-    chars = ["\n"] * size
-    for start, text in parts:
-        chars[start : start + len(text)] = text
-    return "".join(chars)
-
-
 def _without_terms(text: str, terms: set[str]) -> str:
     """`text` without the words whose analysed form is one of `terms` (all of it when nothing is left)."""
     if not terms:
@@ -252,67 +209,6 @@ def _repeats(sentence: _Sentence, other: _Sentence) -> bool:
     return bool(union) and len(sentence.terms & other.terms) / len(union) >= 0.8
 
 
-@dataclass
-class _Facts:
-    """What the answerer knows about one document beyond its passages."""
-
-    terms: set[str]  # every analysed term of the document, with the long forms of its acronyms
-    expansions: dict[str, set[str]]  # acronym -> its long form's terms, as the document defines them
-    sentence_freq: Counter[str]  # term -> sentences holding it ("" -> the sentence count)
-    headings: list[tuple[int, str]]  # section headings (and FAQ questions) by offset
-
-
-class _DocumentFacts:
-    """`_Facts` of each document, worked out from its chunks the first time the answerer looks at it.
-
-    Lazily, so that a process starting over thousands of documents pays only for those its
-    questions reach.
-    """
-
-    def __init__(self, lexical: LexicalIndex) -> None:
-        self._chunks: dict[str, list[ChunkInfo]] = {}
-        self.defined: dict[str, dict[str, set[str]]] = {}  # source -> the expansions of its acronyms
-        for chunk in lexical.chunks:
-            self._chunks.setdefault(chunk.source, []).append(chunk)
-            self.defined.setdefault(chunk.source, {}).update({short: set(long) for short, long in chunk.defines})
-        self._facts: dict[str, _Facts] = {}
-
-    def add(self, chunks: list[ChunkInfo]) -> None:
-        """Know documents the index does not hold (replacing what was known of their sources)."""
-        fresh: dict[str, list[ChunkInfo]] = {}
-        for chunk in chunks:
-            fresh.setdefault(chunk.source, []).append(chunk)
-        for source, group in fresh.items():
-            self._chunks[source] = group
-            self.defined[source] = {short: set(long) for chunk in group for short, long in chunk.defines}
-            self._facts.pop(source, None)
-
-    def of(self, source: str) -> _Facts:
-        """The facts of `source` (empty ones for a document the index does not hold)."""
-        if source not in self._facts:
-            self._facts[source] = self._work_out(self._chunks.get(source, []), self.defined.get(source, {}))
-        return self._facts[source]
-
-    @staticmethod
-    def _work_out(chunks: list[ChunkInfo], expansions: dict[str, set[str]]) -> _Facts:
-        facts = _Facts(set(), expansions, Counter({"": 0}), [])
-        seen: set[int] = set()
-        for chunk in chunks:
-            facts.terms.update(analyse(chunk.title + "\n" + chunk.text))
-            for s, e in sentence_spans(chunk.text):
-                if chunk.start + s in seen:
-                    continue
-                seen.add(chunk.start + s)
-                facts.sentence_freq[""] += 1
-                facts.sentence_freq.update(set(analyse(chunk.text[s:e])))
-        if chunks:
-            text = _reassemble([(c.start, c.text) for c in chunks])
-            facts.headings = section_headings(text, chunks[0].title)
-        for long_form in facts.expansions.values():
-            facts.terms |= long_form
-        return facts
-
-
 class ExtractiveAnswerer:
     """Composes cited answers by quoting retrieved sentences (see the module docstring)."""
 
@@ -327,8 +223,8 @@ class ExtractiveAnswerer:
         self.scorer = default_scorer()  # the learned sentence and answer models
         self.lexical = lexical
         self.max_sentences = max_sentences
-        self._cache = _VectorCache(embedder, sentence_lookup)
-        self._documents = _DocumentFacts(lexical)
+        self._cache = VectorCache(embedder, sentence_lookup)
+        self._documents = DocumentFacts(lexical)
         self.names = DocumentNames(
             {c.source: (c.source, c.title, c.publisher, "") for c in lexical.chunks}.values(), self._documents.defined
         )
@@ -515,16 +411,7 @@ class ExtractiveAnswerer:
         said = _SECTION_LABEL.sub("", sentence.text)  # "Materials and Methods This study": not a name
         if not pattern.search(said):
             return False
-        if question.answer_type == "venue" and _JOURNAL.search(question.text):
-            # A journal publishes; a news site that "reported" the study is not the journal asked for.
-            return any(not m.group().lower().startswith("reported") for m in pattern.finditer(said))
-        if question.answer_type == "organization":
-            # An institution's name, or an acronym where organisations stand ("© RSNA", "funded by
-            # NIMH"); not one the document defines ("major depressive disorder (MDD)") or uses as a word.
-            organisations = [m.group() for m in pattern.finditer(said) if not m.group().isupper()]
-            organisations += [m.group(1) for m in _ORG_ACRONYM.finditer(said)]
-            return any(set(analyse(name)) - set(question.terms) for name in organisations)
-        if question.answer_type == "name":
+        if question.answer_type in {"name", "organization"}:
             # A name that merely repeats one from the question answers nothing.
             return any(set(analyse(m.group())) - set(question.terms) for m in pattern.finditer(said))
         if question.answer_type == "number" and question.counted:

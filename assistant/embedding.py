@@ -46,6 +46,7 @@ import logging
 import os
 import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
@@ -568,3 +569,34 @@ def _span_vectors(hidden: np.ndarray, encoding: Any, spans: Sequence[tuple[int, 
         mean = hidden[inside].mean(0)
         out.append((mean / max(float(np.linalg.norm(mean)), 1e-12)).tolist())
     return out
+
+
+class VectorCache:
+    """A bounded LRU of text embeddings, so warm questions embed only new sentences."""
+
+    def __init__(self, embedder: Embedder, lookup: Callable[[list[str]], dict[str, list[float]]]) -> None:
+        self.embedder = embedder
+        self.lookup = lookup  # stored sentence vectors by id, from the index
+        self.size = 20000
+        self.items: OrderedDict[str, list[float]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get_many(self, texts: list[str], ids: list[str | None]) -> list[list[float]]:
+        """Vectors of `texts`: from this cache, else from the index (by id), else embedded now."""
+        with self.lock:
+            missing = {t: i for t, i in zip(texts, ids, strict=True) if t not in self.items}
+        if missing:
+            stored = self.lookup([i for i in missing.values() if i])
+            found = {t: stored[i] for t, i in missing.items() if i and i in stored}
+            rest = [t for t in missing if t not in found]
+            if rest:
+                found.update(zip(rest, self.embedder.encode(rest), strict=True))
+            with self.lock:
+                for text, vector in found.items():
+                    self.items[text] = vector
+                while len(self.items) > self.size:
+                    self.items.popitem(last=False)
+        with self.lock:
+            for text in texts:
+                self.items.move_to_end(text)
+            return [self.items[t] for t in texts]
