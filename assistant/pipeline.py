@@ -31,7 +31,7 @@ from assistant.embedding import Embedder
 from assistant.errors import BackendError, QuestionError
 from assistant.indexing import Indexer, IngestReport
 from assistant.questions import is_follow_up, parse, split_compound
-from assistant.records import MARKER, Answer, Citation, Passage, abstention_text
+from assistant.records import MARKER, SPACED_MARKER, Answer, Citation, Passage, abstention_text
 from assistant.references import Reference
 from assistant.retrieval import Retriever
 from assistant.settings import Settings
@@ -239,7 +239,7 @@ class Assistant:
         Those the last reply quoted, else the best match for the last user question.
         """
         replies = [m["content"] for m in history if m["role"] == "assistant"]
-        quotes = [q.strip()[:120] for q in re.split(r"\[\d+\]", replies[-1]) if len(q.strip()) >= 40] if replies else []
+        quotes = [q.strip()[:120] for q in SPACED_MARKER.split(replies[-1]) if len(q.strip()) >= 40] if replies else []
         found = {c.source for c in self.retriever.lexical.chunks if any(q in c.text for q in quotes)}
         if not found:
             asked = [m["content"] for m in history if m["role"] == "user"]
