@@ -460,7 +460,7 @@ class ExtractiveAnswerer:
             elif not ranked[0].features["grounded"]:
                 listed = ", ".join(question.words_for.get(t, t) for t in sorted(question.critical)) or "its terms"
                 detail = f"no single document covers all of {listed}"
-            elif question.answer_type and not ranked[0].features.get("evidence"):
+            elif question.answer_type and not any(s.features["evidence"] for s in ranked):
                 detail = f"the documents do not give {ANSWER_NOUNS[question.answer_type]} for that"
             else:
                 detail = "no passage answers the question closely enough"

@@ -240,3 +240,21 @@ def test_negation_the_best_sentence_lacks_lowers_the_confidence(
     assert plain["best_negation_mismatch"] == 0.0 and plain["missing_share"] == 0.0
     assert mismatched["best_negation_mismatch"] == 1.0
     assert negated < affirmative
+
+
+@pytest.mark.slow
+def test_an_abstention_says_the_documents_lack_a_kind_of_answer_only_when_no_candidate_holds_one(
+    seed_assistant: Assistant,
+) -> None:
+    """'The documents do not give a title': true of every candidate, not just of the best one.
+
+    The paper title quoted in the Isha Health article is a candidate for the question below; the best
+    candidate is another sentence, and when the answerer abstains it must not deny that a title exists.
+    """
+    question = "What is the full title of the Scientific Reports paper that the Isha Health article discusses?"
+    context = seed_assistant.context(question)
+    ranking = seed_assistant.answerer.rank(question, context.passages, **context.answer_arguments())
+    assert ranking.question.answer_type == "title"
+    assert any(s.features["evidence"] for s in ranking.sentences)
+    result = seed_assistant.answer(question)
+    assert "do not give" not in result.text
