@@ -38,7 +38,7 @@ sentence of an answer is supported by the passage it cites. How it decides:
    the question spans documents ("studies", "both", "across"), always one for each document the
    question names. A sentence that repeats a higher-ranked one is left out; cross-references ("For
    more information, see X.") are never quoted. A sentence that starts with an anaphor ("It",
-   "This") brings its predecessor along so the quote reads on its own.
+   "This", "He") brings its predecessor along so the quote reads on its own.
 """
 
 from __future__ import annotations
@@ -107,7 +107,9 @@ _CROSS_REFERENCE = re.compile(
     r"|(for an? [\w\s-]{0,80}, )?check out\b|click here\b)",
     re.I,
 )
-_ANAPHOR_START = re.compile(r"^(it|this|these|that|those|they|such|the drug|the study|the findings)\b", re.I)
+_ANAPHOR_START = re.compile(
+    r"^(it|its|this|these|that|those|they|their|he|she|his|her|such|the drug|the study|the findings)\b", re.I
+)
 
 
 @dataclass

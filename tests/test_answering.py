@@ -209,6 +209,25 @@ def test_a_cross_reference_is_not_quoted_as_an_antecedent(
     assert all("see Pear trees" not in c.text for c in result.citations)
 
 
+def test_a_sentence_opening_with_he_brings_its_antecedent(
+    tmp_path: Path, make_assistant: Callable[..., Assistant]
+) -> None:
+    """ "He had been replaced by Abercrombie": who "he" is stands in the sentence before, which comes along."""
+    files = {
+        "northern-campaign.txt": "Northern Campaign\n\nThe campaign of 1757 was led by Lord Loudoun, whose attack "
+        "on the fortress at Louisbourg was called off. He was replaced by Abercrombie as commander in chief after "
+        "the failures of that summer.\n",
+        "harbour-history.txt": "Harbour History\n\nThe harbour was dredged in 1820 to let larger ships reach the "
+        "quays. Merchants paid for the work with a tax on every cargo landed.\n",
+    }
+    assistant = make_assistant(write_corpus(tmp_path, files))
+    assistant.ingest(progress=False)
+    result = assistant.answer("Who did Abercrombie replace as commander in chief?")
+    assert not result.abstained
+    assert "replaced by Abercrombie" in result.text
+    assert "Loudoun" in result.text
+
+
 def test_a_year_in_the_question_is_not_a_premise_to_correct() -> None:
     """ "In 1766" dates what is asked; "about 70%" asserts a figure that a document can contradict."""
     assert not ASSERTED_NUMBER.findall("What happened to the trading company in 1766?")
