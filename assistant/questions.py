@@ -290,17 +290,20 @@ _FOCUS = re.compile(
 )
 _PREPOSITIONS = frozenset("of in on for from about with by at to during after before among between".split())
 _ALTERNATIVES = re.compile(r"\b([a-z]+) or ([a-z]+)\b", re.I)
+_KIND_OF = re.compile(r"^(?:kinds?|types?|sorts?|forms?)\s+of\s+", re.I)
 
 
 def focus_terms(text: str) -> set[str]:
     """The question's focus.
 
     The noun phrase after "what/which" ("What side effects of X are ...") up to its first
-    preposition, and the options of an either-or question ("higher or lower").
+    preposition, past a "kind of" ("What kind of arches ..." asks for arches), and the options of an
+    either-or question ("higher or lower").
     """
     focus: set[str] = set()
     if match := _FOCUS.match(text):
-        words = takewhile(lambda word: word.lower() not in _PREPOSITIONS, match.group(1).split())
+        words = _KIND_OF.sub("", match.group(1)).split()
+        words = list(takewhile(lambda word: word.lower() not in _PREPOSITIONS, words))
         focus.update(analyse(" ".join(words)))
     for first, second in _ALTERNATIVES.findall(text):
         a, b = analyse(first), analyse(second)

@@ -314,3 +314,10 @@ def test_date_lines_answer_by_their_label_and_bylines_only_who_questions(
     # "in writing" asks nothing of the author: the byline is no answer to it.
     consent = assistant.answer("Did the volunteers of the wetlands survey agree in writing to take part?")
     assert not any(c.text.startswith("Written by") for c in consent.citations)
+
+
+def test_a_kind_of_question_focuses_on_what_follows() -> None:
+    """ "What kind of arches ..." asks for arches: "kind" (a question word) is not the focus."""
+    assert parse("What kind of arches does Norman architecture have?").focus == {"arch"}
+    assert parse("What types of medium are used for the signal?").focus == {"medium"}
+    assert parse("What side effects of ketamine are reported?").focus == {"side", "effect"}
