@@ -75,8 +75,8 @@ ANSWER_EVIDENCE = {
     "name": re.compile(_NAME),
     # A place: "in China", "at Yale", "from the University of ...".
     "place": re.compile(r"\b(in|at|from)\s+(the\s+)?[A-Z][a-z]+"),
-    # An organisation: an institution's name or an acronym ("© RSNA, 2017"); see the answerer for
-    # acronyms a document defines ("major depressive disorder (MDD)"), which are not organisations.
+    # An organisation: an institution's name or an acronym of three or more capitals ("RSNA", "NIMH"); as
+    # for names, one that only repeats the question's words answers nothing.
     "organization": re.compile(
         r"\b(University|Institute|College|School|Hospital|Cent(?:er|re)|Clinic|Foundation|Society|Association"
         r"|Agency|Department|Laborator(?:y|ies)|Council|Ministry|Corporation|Company|Inc|Ltd)\b|\b[A-Z]{3,}\b"
