@@ -189,6 +189,20 @@ def test_the_sentence_is_chosen_for_what_is_asked_not_for_the_documents_name(see
     assert any("magnetization transfer ratio" in s.text and s.dense > best.dense for s in ranking.sentences)
 
 
+# A document on another subject, so that a made-up corpus is not about one thing only.
+HARBOUR = (
+    "Harbour History\n\nThe harbour was dredged in 1820 to let larger ships reach the quays. Merchants paid for "
+    "the work with a tax on every cargo landed.\n"
+)
+
+
+def ingested(tmp_path: Path, make_assistant: Callable[..., Assistant], files: dict[str, str]) -> Assistant:
+    """An Assistant over a made-up corpus (file name -> text), its index built."""
+    assistant = make_assistant(write_corpus(tmp_path, files))
+    assistant.ingest(progress=False)
+    return assistant
+
+
 def test_a_cross_reference_is_not_quoted_as_an_antecedent(
     tmp_path: Path, make_assistant: Callable[..., Assistant]
 ) -> None:
@@ -200,8 +214,7 @@ def test_a_cross_reference_is_not_quoted_as_an_antecedent(
         "river-report.txt": "River Report\n\nThe river report measured water levels at nine gauges along the lower "
         "river. Spring floods raised the levels by two metres in the wettest year of the decade.\n",
     }
-    assistant = make_assistant(write_corpus(tmp_path, files))
-    assistant.ingest(progress=False)
+    assistant = ingested(tmp_path, make_assistant, files)
     result = assistant.answer("What did frost in April do to the harvest of the northern valleys?")
     assert not result.abstained
     assert "halved the harvest" in result.text
@@ -217,11 +230,9 @@ def test_a_sentence_opening_with_he_brings_its_antecedent(
         "northern-campaign.txt": "Northern Campaign\n\nThe campaign of 1757 was led by Lord Loudoun, whose attack "
         "on the fortress at Louisbourg was called off. He was replaced by Abercrombie as commander in chief after "
         "the failures of that summer.\n",
-        "harbour-history.txt": "Harbour History\n\nThe harbour was dredged in 1820 to let larger ships reach the "
-        "quays. Merchants paid for the work with a tax on every cargo landed.\n",
+        "harbour-history.txt": HARBOUR,
     }
-    assistant = make_assistant(write_corpus(tmp_path, files))
-    assistant.ingest(progress=False)
+    assistant = ingested(tmp_path, make_assistant, files)
     result = assistant.answer("Who did Abercrombie replace as commander in chief?")
     assert not result.abstained
     assert "replaced by Abercrombie" in result.text
@@ -243,11 +254,9 @@ def test_negation_the_best_sentence_lacks_lowers_the_confidence(
         "frontier-war.txt": "Frontier War\n\nColonel Monckton captured Fort Beauséjour in June 1755 after a short "
         "siege. The fort guarded the isthmus between the two colonies. Its garrison of 150 soldiers surrendered "
         "after two weeks of bombardment.\n",
-        "harbour-history.txt": "Harbour History\n\nThe harbour was dredged in 1820 to let larger ships reach the "
-        "quays. Merchants paid for the work with a tax on every cargo landed.\n",
+        "harbour-history.txt": HARBOUR,
     }
-    assistant = make_assistant(write_corpus(tmp_path, files))
-    assistant.ingest(progress=False)
+    assistant = ingested(tmp_path, make_assistant, files)
 
     def ranked(question: str) -> tuple[float, dict[str, float]]:
         context = assistant.context(question)
