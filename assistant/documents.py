@@ -14,7 +14,7 @@ from assistant.chunking import section_headings, sentence_spans
 from assistant.retrieval import ChunkInfo, LexicalIndex, analyse
 
 
-def reassemble(parts: list[tuple[int, str]]) -> str:
+def _reassemble(parts: list[tuple[int, str]]) -> str:
     """A document's text from its chunks (offset, text); uncovered gaps become line breaks."""
     size = max(start + len(text) for start, text in parts)
     chars = ["\n"] * size
@@ -77,7 +77,7 @@ class DocumentFacts:
                 facts.sentence_freq[""] += 1
                 facts.sentence_freq.update(set(analyse(chunk.text[s:e])))
         if chunks:
-            text = reassemble([(c.start, c.text) for c in chunks])
+            text = _reassemble([(c.start, c.text) for c in chunks])
             facts.headings = section_headings(text, chunks[0].title)
         for long_form in facts.expansions.values():
             facts.terms |= long_form
