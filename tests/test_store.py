@@ -14,7 +14,7 @@ from assistant.errors import StoreError
 from assistant.indexing import sentence_id
 from assistant.pipeline import Assistant
 from assistant.settings import Settings, StoreSettings
-from assistant.store import ChromaStore, FileRecord
+from assistant.store import HNSW_EF_SEARCH, ChromaStore, FileRecord
 from tests.conftest import copy_seeds
 
 
@@ -39,6 +39,30 @@ def test_upsert_query_and_delete(tmp_path: Path, embedder: Embedder) -> None:
     assert [i for i, _ in store.query(vectors[0], 3, sources=["b"])] == ["b#2"]
     store.delete_chunks({"a": 1})
     assert sorted(i for i, _, _ in store.all_chunks()) == ["a#0", "b#2"]
+
+
+def test_an_index_made_with_chromas_narrower_search_is_widened_when_opened(tmp_path: Path, embedder: Embedder) -> None:
+    """A new index searches `HNSW_EF_SEARCH` wide; one made with Chroma's default (100) is widened and still answers."""
+    assert _store(tmp_path / "new").chunks.configuration_json["hnsw"]["ef_search"] == HNSW_EF_SEARCH
+    old = ChromaStore(StoreSettings(path=tmp_path / "index"))
+    narrow = old.client.create_collection(
+        name=old.name,
+        embedding_function=None,
+        configuration={"hnsw": {"space": "cosine"}},
+        metadata={"fingerprint": "fp-1"},
+    )
+    assert narrow.configuration_json["hnsw"]["ef_search"] == 100
+    texts = ["Ketamine acts within hours.", "The bakery opens at nine."]
+    narrow.add(ids=["a#0", "b#0"], embeddings=embedder.encode(texts), documents=texts)
+    store = _store(tmp_path)
+    assert store.chunks.configuration_json["hnsw"]["ef_search"] == HNSW_EF_SEARCH
+    assert store.query(embedder.embed_query("when does the bakery open"), 1)[0][0] == "b#0"
+    assert (
+        ChromaStore(StoreSettings(path=tmp_path / "index"))
+        .client.get_collection(old.name)
+        .configuration_json["hnsw"]["ef_search"]
+        == HNSW_EF_SEARCH
+    )
 
 
 def test_manifest_round_trip_and_fingerprint(tmp_path: Path) -> None:
