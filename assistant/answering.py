@@ -347,7 +347,7 @@ class ExtractiveAnswerer:
                 elif matches(term, sentence.terms) or (sentence.evidence and term in question.focus):
                     own += weight
                 elif question.asks_result and term in question.critical and matches(term, doc_terms):
-                    # "What did the 3T/7T MRI study find": the names pick the study; its result
+                    # "What did the 2019 MRI study find": the names pick the study; its result
                     # need not repeat them.
                     own += weight
                 elif matches(term, sentence.section):
@@ -663,8 +663,8 @@ class ExtractiveAnswerer:
     def _number_conflict(self, question: Question, ranked: list[_Sentence]) -> _Sentence | None:
         """A close sentence that gives a different figure than the one the question asserts.
 
-        "The survey article says about 70% of people recover" against "Approximately 30% of
-        patients ... recover": the question's number is nowhere in that document, and the
+        "The report says about 60% of the seedlings survived" against "Roughly 25% of the
+        seedlings ... survived": the question's number is nowhere in that document, and the
         sentence gives a number of the same kind (a percentage for a percentage).
         """
         asserted = [(m.group(1), bool(m.group(2))) for m in ASSERTED_NUMBER.finditer(question.text)]

@@ -114,7 +114,7 @@ _TYPE_PATTERNS = {
         r"|\b(average|mean|median)\s+(age|number|duration|score|size|length|time)\b",
         re.I,
     ),
-    # "when" asks for a date as the question word, not as a conjunction ("... when people use it").
+    # "when" asks for a date as the question word, not as a conjunction ("... when the valve opens").
     "date": re.compile(
         r"(?:^\s*|[,;:]\s*|\b(?:and|but|so|since|until)\s+)when\b|\bwhat (year|date|month|day)\b"
         r"|\bwhich (year|date|month)\b|\bon what date\b|\bin what year\b",
@@ -239,9 +239,9 @@ def parse(text: str) -> Question:
                 critical.add(term)
     typed = next(((name, m) for name, pattern in _TYPE_PATTERNS.items() if (m := pattern.search(text))), None)
     answer_type = typed[0] if typed else ""
-    # "Does it only help for a while, or does it last?" offers a choice: not yes or no.
+    # "Is the pass open all year, or only in summer?" offers a choice: not yes or no.
     yes_no = bool(_YES_NO.match(text)) and not _CHOICE.search(text)
-    first_end = text.find("?") if "?" in text else len(text)  # "Has it been updated? If so, when?" keeps "when"
+    first_end = text.find("?") if "?" in text else len(text)  # "Was it rebuilt? If so, when?" keeps "when"
     if yes_no and typed is not None and typed[1].start() < first_end:
         # "Does the report say how much of the drug people should take?" asks whether, not how much:
         # "the best dose is not known yet" answers it.
@@ -296,7 +296,7 @@ _KIND_OF = re.compile(r"^(?:kinds?|types?|sorts?|forms?)\s+of\s+", re.I)
 def focus_terms(text: str) -> set[str]:
     """The question's focus.
 
-    The noun phrase after "what/which" ("What side effects of X are ...") up to its first
+    The noun phrase after "what/which" ("What parts of X are ...") up to its first
     preposition, past a "kind of" ("What kind of arches ..." asks for arches), and the options of an
     either-or question ("higher or lower").
     """
@@ -320,7 +320,7 @@ _WHICH = re.compile(
 
 
 def focus_head(text: str) -> str:
-    """The analysed noun a which-question asks for ("Which brain region showed ..." -> "region")."""
+    """The analysed noun a which-question asks for ("Which river crosses ..." -> "river")."""
     match = _WHICH.match(text)
     if not match:
         return ""
