@@ -155,20 +155,27 @@ def verifying(assistant: Assistant, verifier: str) -> Assistant:
     return Assistant(settings, embedder=assistant.embedder, store=assistant.store)
 
 
-def squad_rows(embedder: Embedder, n_questions: int, langchain: bool, verifier: str | None = None) -> list[Row]:
-    """The SQuAD open-corpus rows."""
-    articles = squad_articles(SQUAD, None)
+def squad_assistant(embedder: Embedder, articles: list[dict[str, Any]]) -> Assistant:
+    """An Assistant over the SQuAD articles as a corpus (evals/bench/qa/squad/), indexed anew."""
     corpus = WORK / "squad" / "corpus"
     shutil.rmtree(WORK / "squad", ignore_errors=True)
     corpus.mkdir(parents=True)
     for article in articles:
         (corpus / f"{article['title']}.txt").write_text(squad_file_text(article), encoding="utf-8")
-    questions = balanced_sample(squad_questions(articles), n_questions)
     assistant = Assistant(
         Settings(corpus=corpus, store=StoreSettings(path=WORK / "squad" / "index"), corpus_check_seconds=3600),
         embedder=embedder,
     )
     assistant.ingest(progress=False)
+    return assistant
+
+
+def squad_rows(embedder: Embedder, n_questions: int, langchain: bool, verifier: str | None = None) -> list[Row]:
+    """The SQuAD open-corpus rows."""
+    articles = squad_articles(SQUAD, None)
+    questions = balanced_sample(squad_questions(articles), n_questions)
+    assistant = squad_assistant(embedder, articles)
+    corpus = assistant.settings.corpus
     folds = fold_scorers()
     shipped = default_scorer()
     timed(assistant, "warm-up question about the corpus")

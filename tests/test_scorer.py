@@ -93,6 +93,20 @@ def test_training_script_runs_on_a_slice(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_composer_sweep_runs_on_a_slice() -> None:
+    """evals/sweep_composer.py composes the same rankings under each pair of shares; stricter ones add no words."""
+    command = [sys.executable, str(REPO / "evals" / "sweep_composer.py"), "--articles", "1", "--questions", "60"]
+    command += ["--runner-up", "0.5", "1.01", "--adjacent", "0.3", "1.01"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line.split("|")[1:-1] for line in done.stdout.splitlines() if line.startswith("| ") and "=" in line]
+    assert len(rows) == 4
+    words = {(float(r[0]), float(r[1])): float(r[3]) for r in rows}
+    assert words[(1.01, 1.01)] <= words[(0.5, 0.3)]
+    assert words[(1.01, 1.01)] <= words[(1.01, 0.3)] and words[(1.01, 1.01)] <= words[(0.5, 1.01)]
+
+
+@pytest.mark.slow
 def test_reranker_experiment_runs_on_a_slice() -> None:
     """evals/train_reranker.py (the cross-encoder measurement) runs on 4 articles and prints its table."""
     command = [sys.executable, str(REPO / "evals" / "train_reranker.py"), "--articles", "4", "--questions", "6"]

@@ -1,0 +1,101 @@
+"""How the extractive composer's two shares trade right answers for words, on the SQuAD training questions.
+
+Run from the repo root (about 4 minutes on 2 cores):
+    .venv/bin/python evals/sweep_composer.py [--runner-up 0.8 0.9 1.01] [--adjacent 0.3 0.5 0.7 1.01]
+
+An answer quotes the best sentence, then the sentence right after it when that one has at least
+`answering.ADJACENT_SHARE` of the best one's probability, then other sentences of the same document
+with at least `answering.RUNNER_UP` of it. More sentences hold the answer more often and make answers
+longer; the answerer issue asks for a median of at most 30 words.
+
+Every question of the SQuAD 2.0 dev half (training data, `evals/train_scorer.py`; the 8 articles are the
+corpus, as `evals/bench_qa.py` builds it) is ranked once by the fold scorer that was trained without its
+article (evals/scorer_folds.json), then composed under each pair of shares. Per pair: answerable questions
+whose answer holds a gold answer (`bench_qa`'s pass rule; abstentions fail), and the median words of the
+answers given (abstentions left out), over all questions and over the answerable ones. Abstaining does
+not depend on the shares, so unanswerable questions are not scored here. The golden and held-out sets are
+not read.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may be fetched from a model hub
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "evals"))
+
+import bench_qa  # noqa: E402
+from train_scorer import SQUAD, squad_articles, squad_questions  # noqa: E402
+
+from assistant import answering  # noqa: E402
+from assistant.embedding import Embedder  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Rank every question once, compose it under each pair of shares, print one table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--runner-up", type=float, nargs="+", default=[0.8, 0.9, 1.01])
+    parser.add_argument("--adjacent", type=float, nargs="+", default=[0.3, 0.5, 0.7, 1.01])
+    parser.add_argument("--articles", type=int, default=None, help="only the first N articles (tests)")
+    parser.add_argument("--questions", type=int, default=None, help="only the first N questions (tests)")
+    args = parser.parse_args(argv)
+    articles = squad_articles(SQUAD, args.articles)
+    questions = squad_questions(articles)[: args.questions]
+    assistant = bench_qa.squad_assistant(Embedder(), articles)
+    folds = bench_qa.fold_scorers()
+    answerer = assistant.answerer
+    ranked: list[tuple[dict[str, Any], Any, dict[str, Any], Any]] = []
+    for q in questions:
+        answerer.scorer = folds[q["article"]]
+        context = assistant.context(q["question"])
+        arguments = context.answer_arguments()
+        ranked.append((q, context.passages, arguments, answerer.rank(q["question"], context.passages, **arguments)))
+    bench_qa.log(f"{len(ranked)} questions ranked")
+    shipped = (answering.RUNNER_UP, answering.ADJACENT_SHARE)
+    rank = answerer.rank
+    print(f"SQuAD 2.0 dev half, {len(questions)} questions, fold scorers (shipped: {shipped[0]}, {shipped[1]})")
+    print("| runner-up share | adjacent share | answerable right | median words (all answers) | (answerable) |")
+    print("|---|---|---|---|---|")
+    try:
+        for runner_up in args.runner_up:
+            for adjacent in args.adjacent:
+                answering.RUNNER_UP, answering.ADJACENT_SHARE = runner_up, adjacent
+                right = answerable = 0
+                words: list[int] = []
+                answerable_words: list[int] = []
+                for q, passages, arguments, ranking in ranked:
+                    answerer.scorer = folds[q["article"]]
+                    answerer.rank = lambda *_, ranking=ranking, **__: ranking  # type: ignore[method-assign]
+                    result = answerer.answer(q["question"], passages, **arguments)
+                    if q["answerable"]:
+                        answerable += 1
+                        right += bench_qa.squad_passes(result, True, q["golds"])
+                    if not result.abstained:
+                        words.append(bench_qa.answer_words(result))
+                        if q["answerable"]:
+                            answerable_words.append(words[-1])
+                mark = "**" if (runner_up, adjacent) == shipped else ""
+                print(
+                    f"| {mark}{runner_up}{mark} | {mark}{adjacent}{mark} | {right}/{answerable} = "
+                    f"{right / max(1, answerable):.3f} | {statistics.median(words or [0])} "
+                    f"| {statistics.median(answerable_words or [0])} |",
+                    flush=True,
+                )
+    finally:
+        answering.RUNNER_UP, answering.ADJACENT_SHARE = shipped
+        answerer.rank = rank  # type: ignore[method-assign]
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
