@@ -155,15 +155,15 @@ def verifying(assistant: Assistant, verifier: str) -> Assistant:
     return Assistant(settings, embedder=assistant.embedder, store=assistant.store)
 
 
-def squad_assistant(embedder: Embedder, articles: list[dict[str, Any]]) -> Assistant:
-    """An Assistant over the SQuAD articles as a corpus (evals/bench/qa/squad/), indexed anew."""
-    corpus = WORK / "squad" / "corpus"
-    shutil.rmtree(WORK / "squad", ignore_errors=True)
+def squad_assistant(embedder: Embedder, articles: list[dict[str, Any]], work: Path = WORK / "squad") -> Assistant:
+    """An Assistant over the SQuAD articles as a corpus (in `work`: corpus/ and index/), indexed anew."""
+    corpus = work / "corpus"
+    shutil.rmtree(work, ignore_errors=True)
     corpus.mkdir(parents=True)
     for article in articles:
         (corpus / f"{article['title']}.txt").write_text(squad_file_text(article), encoding="utf-8")
     assistant = Assistant(
-        Settings(corpus=corpus, store=StoreSettings(path=WORK / "squad" / "index"), corpus_check_seconds=3600),
+        Settings(corpus=corpus, store=StoreSettings(path=work / "index"), corpus_check_seconds=3600),
         embedder=embedder,
     )
     assistant.ingest(progress=False)

@@ -9,12 +9,12 @@ with at least `answering.RUNNER_UP` of it. More sentences hold the answer more o
 longer; the answerer issue asks for a median of at most 30 words.
 
 Every question of the SQuAD 2.0 dev half (training data, `evals/train_scorer.py`; the 8 articles are the
-corpus, as `evals/bench_qa.py` builds it) is ranked once by the fold scorer that was trained without its
-article (evals/scorer_folds.json), then composed under each pair of shares. Per pair: answerable questions
-whose answer holds a gold answer (`bench_qa`'s pass rule; abstentions fail), and the median words of the
-answers given (abstentions left out), over all questions and over the answerable ones. Abstaining does
-not depend on the shares, so unanswerable questions are not scored here. The golden and held-out sets are
-not read.
+corpus, as `evals/bench_qa.py` builds it, here in evals/bench/composer/) is ranked once by the fold
+scorer that was trained without its article (evals/scorer_folds.json), then composed under each pair of
+shares. Per pair: answerable questions whose answer holds a gold answer (`bench_qa`'s pass rule;
+abstentions fail), and the median words of the answers given (abstentions left out), over all questions
+and over the answerable ones. Abstaining does not depend on the shares, so unanswerable questions are not
+scored here. The golden and held-out sets are not read.
 """
 
 from __future__ import annotations
@@ -48,10 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--adjacent", type=float, nargs="+", default=[0.3, 0.5, 0.7, 1.01])
     parser.add_argument("--articles", type=int, default=None, help="only the first N articles (tests)")
     parser.add_argument("--questions", type=int, default=None, help="only the first N questions (tests)")
+    parser.add_argument("--work", type=Path, default=bench_qa.WORK.parent / "composer", help="corpus and index")
     args = parser.parse_args(argv)
     articles = squad_articles(SQUAD, args.articles)
     questions = squad_questions(articles)[: args.questions]
-    assistant = bench_qa.squad_assistant(Embedder(), articles)
+    assistant = bench_qa.squad_assistant(Embedder(), articles, args.work)
     folds = bench_qa.fold_scorers()
     answerer = assistant.answerer
     ranked: list[tuple[dict[str, Any], Any, dict[str, Any], Any]] = []

@@ -93,9 +93,10 @@ def test_training_script_runs_on_a_slice(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_composer_sweep_runs_on_a_slice() -> None:
+def test_composer_sweep_runs_on_a_slice(tmp_path: Path) -> None:
     """evals/sweep_composer.py composes the same rankings under each pair of shares; stricter ones add no words."""
     command = [sys.executable, str(REPO / "evals" / "sweep_composer.py"), "--articles", "1", "--questions", "60"]
+    command += ["--work", str(tmp_path)]
     command += ["--runner-up", "0.5", "1.01", "--adjacent", "0.3", "1.01"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False, cwd=REPO)
     assert done.returncode == 0, done.stderr[-2000:]
