@@ -652,14 +652,18 @@ class ExtractiveAnswerer:
         """The sentence that contradicts the question's presupposition, if there is one."""
         if not (question.presupposes or question.yes_no) or question.negated:
             return None
-        opposites = {ANTONYMS[t] for t in question.terms if t in ANTONYMS} - set(question.terms)
+        # "Why were the northern towns ranked higher?" is not contradicted by "the northern towns were
+        # ranked higher and the southern ones lower": an opposite counts only where the word itself is absent.
+        opposites = [(t, ANTONYMS[t]) for t in question.terms if t in ANTONYMS and ANTONYMS[t] not in question.terms]
         best = ranked[0].score
         for sentence in ranked:
             if sentence.score < PREMISE_SHARE * best:
                 break
             if sentence.coverage < 0.45:
                 continue
-            if opposites & sentence.terms or self._negates_question(question, sentence):
+            if any(o in sentence.terms and t not in sentence.terms for t, o in opposites):
+                return sentence
+            if self._negates_question(question, sentence):
                 return sentence
         return None
 

@@ -286,3 +286,28 @@ def test_an_abstention_says_the_documents_lack_a_kind_of_answer_only_when_no_can
     assert any(s.features["evidence"] for s in ranking.sentences)
     result = seed_assistant.answer(question)
     assert "do not give" not in result.text
+
+
+def test_an_opposite_beside_the_questions_own_word_is_no_false_premise(
+    tmp_path: Path, make_assistant: Callable[..., Assistant]
+) -> None:
+    """ "Why were the hill towns taxed higher?" is answered, not corrected, by a sentence that says the hill
+    towns were taxed higher and the coast towns lower; a sentence with only "lower" still corrects it."""
+    files = {
+        "tax-rolls.txt": "Tax Rolls\n\nUnder the new rolls the hill towns were taxed higher and the coast towns "
+        "were taxed lower, because the hill towns had resisted the census for a decade. The rolls were read aloud "
+        "in every market square.\n",
+        "harbour-history.txt": HARBOUR,
+    }
+    assistant = ingested(tmp_path, make_assistant, files)
+    result = assistant.answer("Why were the hill towns taxed higher?")
+    assert not result.abstained
+    assert result.reason != "false premise"
+    assert "resisted the census" in result.text
+    files["tax-rolls.txt"] = files["tax-rolls.txt"].replace(
+        "taxed higher and the coast towns were taxed lower", "taxed lower than the coast towns"
+    )
+    (tmp_path / "second").mkdir()
+    corrected = ingested(tmp_path / "second", make_assistant, files).answer("Why were the hill towns taxed higher?")
+    assert corrected.reason == "false premise"
+    assert "taxed lower" in corrected.text
