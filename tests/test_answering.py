@@ -197,8 +197,8 @@ HARBOUR = (
 
 
 def ingested(tmp_path: Path, make_assistant: Callable[..., Assistant], files: dict[str, str]) -> Assistant:
-    """An Assistant over a made-up corpus (file name -> text), its index built."""
-    assistant = make_assistant(write_corpus(tmp_path, files))
+    """An Assistant over a made-up corpus (file name -> text) and the harbour document, its index built."""
+    assistant = make_assistant(write_corpus(tmp_path, {**files, "harbour-history.txt": HARBOUR}))
     assistant.ingest(progress=False)
     return assistant
 
@@ -230,7 +230,6 @@ def test_a_sentence_opening_with_he_brings_its_antecedent(
         "northern-campaign.txt": "Northern Campaign\n\nThe campaign of 1757 was led by Lord Loudoun, whose attack "
         "on the fortress at Louisbourg was called off. He was replaced by Abercrombie as commander in chief after "
         "the failures of that summer.\n",
-        "harbour-history.txt": HARBOUR,
     }
     assistant = ingested(tmp_path, make_assistant, files)
     result = assistant.answer("Who did Abercrombie replace as commander in chief?")
@@ -254,7 +253,6 @@ def test_negation_the_best_sentence_lacks_lowers_the_confidence(
         "frontier-war.txt": "Frontier War\n\nColonel Monckton captured Fort Beauséjour in June 1755 after a short "
         "siege. The fort guarded the isthmus between the two colonies. Its garrison of 150 soldiers surrendered "
         "after two weeks of bombardment.\n",
-        "harbour-history.txt": HARBOUR,
     }
     assistant = ingested(tmp_path, make_assistant, files)
 
@@ -297,7 +295,6 @@ def test_an_opposite_beside_the_questions_own_word_is_no_false_premise(
         "tax-rolls.txt": "Tax Rolls\n\nUnder the new rolls the hill towns were taxed higher and the coast towns "
         "were taxed lower, because the hill towns had resisted the census for a decade. The rolls were read aloud "
         "in every market square.\n",
-        "harbour-history.txt": HARBOUR,
     }
     assistant = ingested(tmp_path, make_assistant, files)
     result = assistant.answer("Why were the hill towns taxed higher?")
