@@ -146,13 +146,13 @@ def numbers(text: str) -> set[str]:
     return {n.replace(",", "") for n in NUMBER.findall(text)}
 
 
-def is_title_case(words: list[str]) -> bool:
-    """Whether most content words are capitalised, as in headings and titles."""
+def is_title_case(words: list[str], share: float = 0.75) -> bool:
+    """Whether most content words (at least `share` of them) are capitalised, as in headings and titles."""
     content = [w for w in words if w.lower() not in STOP_WORDS and w[0].isalpha()]
     if len(content) < 2:
         return False
     capitalised = sum(1 for w in content if w[0].isupper())
-    return capitalised / len(content) >= 0.75
+    return capitalised / len(content) >= share
 
 
 def classify(block: str) -> str:

@@ -308,3 +308,16 @@ def test_an_opposite_beside_the_questions_own_word_is_no_false_premise(
     corrected = ingested(tmp_path / "second", make_assistant, files).answer("Why were the hill towns taxed higher?")
     assert corrected.reason == "false premise"
     assert "taxed lower" in corrected.text
+
+
+def test_a_short_sentence_full_of_names_can_answer(tmp_path: Path, make_assistant: Callable[..., Assistant]) -> None:
+    """ "In 1788 Lord Harwick sold Elmbridge Manor to Colonel Dunmore." is a sentence, not a title: one content
+    word ("sold") is lower case."""
+    files = {
+        "elmbridge-manor.txt": "Elmbridge Manor\n\nThe manor house was built of local stone in the reign of Queen "
+        "Anne and extended twice in the following century. In 1788 Lord Harwick sold Elmbridge Manor to Colonel "
+        "Dunmore. The new owner planted the avenue of limes that still leads to the house.\n",
+    }
+    result = ingested(tmp_path, make_assistant, files).answer("To whom did Lord Harwick sell Elmbridge Manor?")
+    assert not result.abstained
+    assert "Colonel Dunmore" in result.text
