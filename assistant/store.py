@@ -246,8 +246,9 @@ class ChromaStore:
     def _widen_search(self, collection: Collection) -> bool:
         """Give an index made with a narrower HNSW search `HNSW_EF_SEARCH`; True when it must be loaded again.
 
-        Chroma keeps a collection's search setting from its creation; an embedded client applies a
-        changed one only when it loads the vector index anew, a server at once.
+        Chroma keeps a collection's search setting from its creation, and stores a changed one; an
+        embedded client applies it only when it loads the vector index anew, hence the reload here. A
+        server is only told (a test checks that it keeps the setting, not when its loaded index uses it).
         """
         hnsw = (collection.configuration_json or {}).get("hnsw") or {}
         if int(hnsw.get("ef_search") or HNSW_EF_SEARCH) >= HNSW_EF_SEARCH:

@@ -65,6 +65,28 @@ def test_an_index_made_with_chromas_narrower_search_is_widened_when_opened(tmp_p
     )
 
 
+@pytest.mark.server
+def test_a_servers_collection_made_with_chromas_narrower_search_is_widened(
+    tmp_path: Path, chroma_server: int, embedder: Embedder
+) -> None:
+    """On a Chroma server, too, an index made with the default search (100 wide) gets `HNSW_EF_SEARCH` and answers."""
+    settings = StoreSettings(mode="server", port=chroma_server, path=tmp_path / "locks")
+    old = ChromaStore(settings)
+    narrow = old.client.create_collection(
+        name=old.name,
+        embedding_function=None,
+        configuration={"hnsw": {"space": "cosine"}},
+        metadata={"fingerprint": "fp-1"},
+    )
+    texts = ["Ketamine acts within hours.", "The bakery opens at nine."]
+    narrow.add(ids=["a#0", "b#0"], embeddings=embedder.encode(texts), documents=texts)
+    store = ChromaStore(settings)
+    store.open("fp-1")
+    assert store.query(embedder.embed_query("when does the bakery open"), 1)[0][0] == "b#0"
+    again = ChromaStore(settings).client.get_collection(old.name)
+    assert again.configuration_json["hnsw"]["ef_search"] == HNSW_EF_SEARCH
+
+
 def test_manifest_round_trip_and_fingerprint(tmp_path: Path) -> None:
     """File records persist across clients; the fingerprint is stored with the collections."""
     store = _store(tmp_path)
