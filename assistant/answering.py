@@ -51,7 +51,7 @@ from itertools import pairwise
 from typing import Any
 
 from assistant.chunking import heading_at, sentence_spans
-from assistant.cleaning import BYLINE, VENUE_LINE, WORD, is_title_case, numbers
+from assistant.cleaning import BYLINE, STOP_WORDS, VENUE_LINE, WORD, is_title_case, numbers
 from assistant.documents import DocumentFacts
 from assistant.embedding import Embedder, VectorCache
 from assistant.indexing import sentence_id
@@ -176,8 +176,14 @@ _AUTHOR_TERMS = frozenset(analyse(_AUTHOR))
 
 
 def metadata_terms(text: str) -> set[str]:
-    """Words a metadata line answers for: a byline answers "who wrote", a venue line "which journal"."""
+    """Words a metadata line answers for: a byline answers "who wrote", a venue line "which journal".
+
+    A byline's value is names and dates: a sentence that opens with a label word ("By contrast, the
+    repair factors ...", "By 1700, a fifth of ...") has lower-case content words, and answers none.
+    """
     if byline := BYLINE.match(text):
+        if any(w[0].islower() and w.lower() not in STOP_WORDS for w in WORD.findall(byline.group("value"))):
+            return set()
         return set(analyse(_BYLINE_ANSWERS.get(" ".join(byline.group("label").lower().split()), "")))
     return set(analyse(_VENUE_ANSWERS)) if VENUE_LINE.match(text) else set()
 
@@ -317,7 +323,9 @@ class ExtractiveAnswerer:
         if _CROSS_REFERENCE.match(text):
             return False  # "For more information on X, see X.": points elsewhere, says nothing
         meta = sentence.meta
-        if meta and not (meta & set(question.terms)) and question.answer_type not in {"date", "venue", "name"}:
+        # Prose that opens with a label word stays out as well: letting it answer measured worse (README).
+        labelled = bool(meta) or BYLINE.match(text) is not None
+        if labelled and not (meta & set(question.terms)) and question.answer_type not in {"date", "venue", "name"}:
             return False  # a byline or date line answers "who wrote" or "when", nothing else
         words = WORD.findall(text)
         ends = text.endswith((".", "!", '"', "”", ")"))

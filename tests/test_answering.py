@@ -127,6 +127,10 @@ def test_metadata_lines_answer_for_who_and_when_and_sentences_do_not() -> None:
     assert "journal" in metadata_terms("Radiology 2017 August")
     assert metadata_terms("Reviewed by Dr. Jane Doe") == set()
     assert metadata_terms("The 2019 study found lower hippocampal volumes.") == set()
+    assert "author" in metadata_terms("By Jane Doe and John Roe")
+    # Prose that opens with a label word is no byline: it does not answer "who wrote".
+    assert metadata_terms("By contrast, the repair factors were less efficient in older cells.") == set()
+    assert metadata_terms("By 1700, a fifth of the city spoke French.") == set()
 
 
 def test_every_answer_sentence_is_a_cited_quote(seed_assistant: Assistant) -> None:
