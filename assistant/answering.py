@@ -78,9 +78,7 @@ from assistant.scorer import default_scorer, sigmoid
 # decides how much it counts). Whether to answer at all is the learned answer model's decision
 # (`assistant.scorer`, trained by evals/train_scorer.py on public benchmarks, not on the golden set).
 COMMON_IDF = 0.2  # 'only common': every corpus word of the question is this common (idf against the rarest's)
-# The two composition shares were checked on the SQuAD training questions (evals/sweep_composer.py): a
-# median of 29 words, within the 30 the answerer issue asks for, at 2 of 1,299 right answers below the best
-# pair within it (see the README's table).
+# The two composition shares: checked on the SQuAD training questions by evals/sweep_composer.py (README).
 RUNNER_UP = 0.9  # extra sentences must have at least this fraction of the best one's probability
 ADJACENT_SHARE = 0.5  # ... or this much when they directly follow the best sentence
 MULTI_SHARE = 0.6  # questions across documents: each document's sentence against the best
@@ -96,8 +94,7 @@ DOC_CREDIT = 0.5  # credit for a question term found in the sentence's document 
 CAUSE_BONUS = 0.12  # "why" questions prefer sentences that give a cause ("suggest", "because")
 FOCUS_BONUS = 0.08  # follow-ups prefer the documents the conversation was about
 # Run-in section labels of structured abstracts ("Purpose To detect ...", "Materials and Methods This
-# study ..."): the IMRaD headings of research papers generally, not of one journal. 831 of SciFact's
-# 5,183 abstracts run one into a sentence ("BACKGROUND ..." 446, "OBJECTIVE ..." 194, "PURPOSE ..." 73).
+# study ..."): the IMRaD headings of research papers, not of one journal (831 of SciFact's 5,183 abstracts).
 _SECTION_LABEL = re.compile(
     r"^(purpose|background|objectives?|aims?|materials and methods|methods|results|findings|conclusions?"
     r"|discussion|introduction)\s+(?=[A-Z])",
@@ -178,8 +175,7 @@ _AUTHOR_TERMS = frozenset(analyse(_AUTHOR))
 def metadata_terms(text: str) -> set[str]:
     """Words a metadata line answers for: a byline answers "who wrote", a venue line "which journal".
 
-    A byline's value is names and dates: a sentence that opens with a label word ("By contrast, the
-    repair factors ...", "By 1700, a fifth of ...") has lower-case content words, and answers none.
+    A byline's value is names and dates: prose that opens with a label word ("By contrast, ...") has none.
     """
     if byline := BYLINE.match(text):
         if any(w[0].islower() and w.lower() not in STOP_WORDS for w in WORD.findall(byline.group("value"))):
@@ -332,9 +328,7 @@ class ExtractiveAnswerer:
         byline = bool(meta) and BYLINE.match(text) is not None  # "Written by ...": answers who or when
         if not ends and (len(words) < 5 or is_title_case(words)) and not byline and not evidence:
             return False  # a heading
-        # A title that ends like a sentence capitalises every content word; a sentence full of names still
-        # has a lower-case verb ("In 1931 Japan conquered Manchuria from China.": 8 such sentences in the
-        # SQuAD training articles could not answer before).
+        # A title ending like a sentence capitalises every content word ("In 1931 Japan conquered Manchuria." does not).
         return not (ends and len(words) < 12 and is_title_case(words, 1.0) and not evidence)
 
     def _score(self, question: Question, query_text: str, sentences: list[_Sentence], focus: set[str]) -> None:
@@ -664,8 +658,7 @@ class ExtractiveAnswerer:
         """The sentence that contradicts the question's presupposition, if there is one."""
         if not (question.presupposes or question.yes_no) or question.negated:
             return None
-        # "Why were the northern towns ranked higher?" is not contradicted by "the northern towns were
-        # ranked higher and the southern ones lower": an opposite counts only where the word itself is absent.
+        # An opposite ("lower" for "higher") counts only where the question's own word is absent.
         opposites = [(t, ANTONYMS[t]) for t in question.terms if t in ANTONYMS and ANTONYMS[t] not in question.terms]
         best = ranked[0].score
         for sentence in ranked:
@@ -673,9 +666,8 @@ class ExtractiveAnswerer:
                 break
             if sentence.coverage < 0.45:
                 continue
-            if any(o in sentence.terms and t not in sentence.terms for t, o in opposites):
-                return sentence
-            if self._negates_question(question, sentence):
+            contradicts = any(o in sentence.terms and t not in sentence.terms for t, o in opposites)
+            if contradicts or self._negates_question(question, sentence):
                 return sentence
         return None
 
