@@ -621,6 +621,7 @@ class ExtractiveAnswerer:
             "best_grounded": best.features["grounded"],
             "typed": best.features["typed"],
             "best_evidence": best.features["evidence"],
+            "measured_unevidenced": float(question.answer_type in MEASURED_TYPES and not best.features["evidence"]),
             "best_negation_mismatch": best.features["negation_mismatch"],
             "best_number_mismatch": best.features["number_mismatch"],
             "best_antonym_mismatch": best.features["antonym_mismatch"],

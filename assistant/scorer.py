@@ -74,6 +74,7 @@ ANSWER_FEATURES = (
     "best_grounded",
     "typed",
     "best_evidence",
+    "measured_unevidenced",  # the question asks for a figure or a date and the best sentence holds none
     "best_negation_mismatch",  # the question is negated and the best sentence is not, or the other way round
     "best_number_mismatch",  # the question gives a number the best sentence does not
     "best_antonym_mismatch",

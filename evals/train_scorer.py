@@ -61,6 +61,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from assistant import scorer as scorer_module  # noqa: E402
+from assistant.answering import MEASURED_TYPES  # noqa: E402
 from assistant.embedding import Embedder  # noqa: E402
 from assistant.pipeline import Assistant  # noqa: E402
 from assistant.scorer import (  # noqa: E402
@@ -201,6 +202,7 @@ def read_items(assistant: Assistant, questions: list[dict[str, Any]], group: str
                 right = q["answerable"] and sentence.passage.source in relevant
             item.labels.append(int(right))
         item.asked = {k: v for k, v in ranking.answer_features.items() if k in QUESTION_LEVEL}
+        item.asked["measured"] = float(ranking.question.answer_type in MEASURED_TYPES)
         items.append(item)
     return items
 
@@ -355,6 +357,7 @@ def answer_row(item: Item, model: Linear) -> tuple[list[float], bool] | None:
         "best_passage_unmatched": f["passage_unmatched"],
         "typed": f["typed"],
         "best_evidence": f["evidence"],
+        "measured_unevidenced": item.asked["measured"] * (1.0 - f["evidence"]),
         "best_grounded": f["grounded"],
         "best_negation_mismatch": f["negation_mismatch"],
         "best_number_mismatch": f["number_mismatch"],

@@ -49,14 +49,14 @@ def _assert_levels(assistant: Assistant, path: Path, floor: float, abstain_floor
 
 # The answerer's decisions are learned on public benchmarks (assistant/scorer.py, evals/train_scorer.py),
 # with no rule or threshold fitted to these questions. Measured with the shipped scorer: golden 35 / 44
-# answerable (0.795) and 9 / 13 abstentions (7 / 13 before the answer model read whether the best sentence
-# misses the question's negation, number or direction); held-out 72 / 118 (0.610) and 18 / 29. Retraining
-# on the same code moves one or two of these questions either way (see README, "Training"). The
+# answerable (0.795) and 10 / 13 abstentions (9 / 13 before the answer model read whether a question that
+# asks for a figure or a date got one in its best sentence); held-out 77 / 118 (0.653) and 18 / 29. Training
+# reproduces the shipped weights exactly (see README, "Training"). The
 # rule-based answerer it replaced, whose thresholds were fitted to both sets, measured 40 / 44 and 13 / 13,
 # 71 / 118 and 28 / 29; on the 40 held-out questions nobody looked at (b4-...) it measured 15 / 32 and 7 / 8
 # (the learned one 19 / 32 and 6 / 8). The floors sit one or more questions below the measured levels.
 ANSWERABLE_FLOOR = 0.75  # 33 / 44
-ABSTAIN_FLOOR = 0.61  # 8 / 13
+ABSTAIN_FLOOR = 0.69  # 9 / 13
 
 
 @pytest.mark.slow
@@ -68,7 +68,7 @@ def test_golden_set_meets_targets(seed_assistant: Assistant) -> None:
 HELDOUT = REPO / "evals" / "heldout.jsonl"
 # evals/heldout.jsonl: 147 questions of the same kinds written by four separate sessions from the
 # documents alone, without access to the answerer (see README, "Measured").
-HELDOUT_FLOOR = 0.52  # 62 / 118
+HELDOUT_FLOOR = 0.60  # 71 / 118
 HELDOUT_ABSTAIN_FLOOR = 0.58  # 17 / 29
 
 
