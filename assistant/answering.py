@@ -318,14 +318,14 @@ class ExtractiveAnswerer:
             return False  # "Q: What are the side effects?" asks; the next sentence answers
         if _CROSS_REFERENCE.match(text):
             return False  # "For more information on X, see X.": points elsewhere, says nothing
-        meta = sentence.meta
+        meta, label = sentence.meta, BYLINE.match(text)
         # Prose that opens with a label word stays out as well: letting it answer measured worse (README).
-        labelled = bool(meta) or BYLINE.match(text) is not None
+        labelled = bool(meta) or label is not None
         if labelled and not (meta & set(question.terms)) and question.answer_type not in {"date", "venue", "name"}:
             return False  # a byline or date line answers "who wrote" or "when", nothing else
         words = WORD.findall(text)
         ends = text.endswith((".", "!", '"', "”", ")"))
-        byline = bool(meta) and BYLINE.match(text) is not None  # "Written by ...": answers who or when
+        byline = bool(meta) and label is not None  # "Written by ...": answers who or when
         if not ends and (len(words) < 5 or is_title_case(words)) and not byline and not evidence:
             return False  # a heading
         # A title ending like a sentence capitalises every content word ("In 1931 Japan conquered Manchuria." does not).
