@@ -168,6 +168,7 @@ _BYLINE_ANSWERS = {
 }
 _VENUE_ANSWERS = "journal published year date"
 _META_VOCABULARY = frozenset(t for words in [*_BYLINE_ANSWERS.values(), _VENUE_ANSWERS] for t in analyse(words))
+_META_KINDS = frozenset(analyse("author writer journal outlet source date year"))  # the kind of line asked for
 _WHEN_WORDS = frozenset(analyse("year date"))
 _AUTHOR_TERMS = frozenset(analyse(_AUTHOR))
 
@@ -182,6 +183,11 @@ def metadata_terms(text: str) -> set[str]:
             return set()
         return set(analyse(_BYLINE_ANSWERS.get(" ".join(byline.group("label").lower().split()), "")))
     return set(analyse(_VENUE_ANSWERS)) if VENUE_LINE.match(text) else set()
+
+
+def asked_metadata(question: Question) -> set[str]:
+    """The question's words a metadata line answers for; not parts of a compound ("the write-ups")."""
+    return {t for t in question.terms if t in _META_VOCABULARY and "-" not in question.words_for.get(t, t)}
 
 
 def matches(term: str, terms: set[str]) -> bool:
@@ -321,8 +327,11 @@ class ExtractiveAnswerer:
         meta, label = sentence.meta, BYLINE.match(text)
         # Prose that opens with a label word stays out as well: letting it answer measured worse (README).
         labelled = bool(meta) or label is not None
-        if labelled and not (meta & set(question.terms)) and question.answer_type not in {"date", "venue", "name"}:
+        asked = asked_metadata(question)
+        if labelled and not (meta & asked) and question.answer_type not in {"date", "venue", "name"}:
             return False  # a byline or date line answers "who wrote" or "when", nothing else
+        if meta and (kinds := asked & _META_KINDS) and not meta & kinds:
+            return False  # "which journal": not a date line, though the question says "published"
         words = WORD.findall(text)
         ends = text.endswith((".", "!", '"', "”", ")"))
         byline = bool(meta) and label is not None  # "Written by ...": answers who or when
@@ -370,7 +379,7 @@ class ExtractiveAnswerer:
             sentence.score = LEXICAL_WEIGHT * sentence.coverage + (1 - LEXICAL_WEIGHT) * sentence.dense
             if sentence.passage.source in focus:
                 sentence.score += FOCUS_BONUS
-            if sentence.meta & set(question.terms):
+            if sentence.meta & asked_metadata(question):
                 sentence.score += CAUSE_BONUS  # "who wrote": the byline; "when was it updated": the date line
             if question.asks_reason and CAUSAL.search(sentence.text):
                 sentence.score += CAUSE_BONUS
@@ -453,7 +462,7 @@ class ExtractiveAnswerer:
         if premise := next((s for s in found if any(s is near for near in ranked[:PREMISE_RANK])), None):
             preface = "No" if question.yes_no else "The corpus contradicts the premise"
             return self._compose(base, [premise], reason="false premise", preface=preface)
-        asked = set(question.terms) & _META_VOCABULARY
+        asked = asked_metadata(question)
         # "What year did the trial start?" asks about the world, not the document: a year alone is not enough.
         metadata = (
             [s for s in ranked if self._answers_about_document(question, s, asked)] if asked - _WHEN_WORDS else []

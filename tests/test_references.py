@@ -315,6 +315,10 @@ def test_date_lines_answer_by_their_label_and_bylines_only_who_questions(
     # "in writing" asks nothing of the author: the byline is no answer to it.
     consent = assistant.answer("Did the volunteers of the wetlands survey agree in writing to take part?")
     assert not any(c.text.startswith("Written by") for c in consent.citations)
+    # "write-ups" names documents; "which journal" asks for a venue, which a date line is not.
+    for question in ("Which write-ups say heron numbers rose?", "Which journal was the wetlands survey published in?"):
+        result = assistant.answer(question)
+        assert not any(c.text.startswith(("Written by", "published")) for c in result.citations), question
 
 
 def test_a_kind_of_question_focuses_on_what_follows() -> None:
