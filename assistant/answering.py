@@ -127,6 +127,7 @@ class _Sentence:
     dense_free: float = 0.0  # dense, without the question's words that name a candidate's document
     score: float = 0.0
     section: set[str] = field(default_factory=set)  # terms of the heading the sentence sits under
+    previous: set[str] = field(default_factory=set)  # terms of the sentence before it in its passage
     meta: set[str] = field(default_factory=set)  # what a byline or date line answers for (`metadata_terms`)
     evidence: bool = False  # holds the kind of answer a typed question asks for (`_has_evidence`)
     features: dict[str, float] = field(default_factory=dict)  # the learned sentence model's inputs
@@ -272,14 +273,16 @@ class ExtractiveAnswerer:
         out: list[_Sentence] = []
         qterms = set(question.terms)
         for rank, passage in enumerate(passages):
-            for s, e in sentence_spans(passage.text):
+            spans = sentence_spans(passage.text)
+            # "Materials and Methods This study ...": a section label is not part of what is said.
+            said = [set(analyse(_SECTION_LABEL.sub("", passage.text[s:e]))) for s, e in spans]
+            for i, (s, e) in enumerate(spans):
                 if (passage.source, passage.start + s) in seen:
                     continue
                 seen.add((passage.source, passage.start + s))
                 text = passage.text[s:e]
-                # "Materials and Methods This study ...": a section label is not part of what is said.
-                said = _SECTION_LABEL.sub("", text)
-                sentence = _Sentence(passage, passage.start + s, passage.start + e, text, set(analyse(said)), rank)
+                sentence = _Sentence(passage, passage.start + s, passage.start + e, text, set(said[i]), rank)
+                sentence.previous = said[i - 1] if i else set()
                 sentence.meta = metadata_terms(text)
                 sentence.evidence = bool(question.answer_type) and self._has_evidence(question, sentence)
                 if not self._statement(question, sentence):
@@ -586,6 +589,8 @@ class ExtractiveAnswerer:
             sentence.features = {
                 "dense": sentence.dense,
                 "own": sentence.own,
+                # "When did he sign it?": the name is in the sentence before ("Rollo was a Viking leader.").
+                "window": sum(idf[t] for t in qterms if matches(t, sentence.terms | sentence.previous)) / total_idf,
                 "coverage": sentence.coverage,
                 "plain_share": len(qterms & sentence.terms) / max(1, len(qterms)),
                 "bigrams": len(pairs & set(pairwise(analyse(sentence.text)))) / len(pairs) if pairs else 0.0,

@@ -35,6 +35,7 @@ FORMAT = 1
 SENTENCE_FEATURES = (
     "dense",  # cosine of question and sentence vectors
     "own",  # idf-weighted share of question terms the sentence itself holds
+    "window",  # ... the sentence or the one before it in its passage
     "coverage",  # ... also counting terms found in its heading (0.75) or its document (0.5)
     "plain_share",  # unweighted share of question terms in the sentence
     "bigrams",  # share of the question's adjacent content-word pairs that the sentence also has adjacent

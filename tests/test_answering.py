@@ -325,3 +325,19 @@ def test_a_short_sentence_full_of_names_can_answer(tmp_path: Path, make_assistan
     result = ingested(tmp_path, make_assistant, files).answer("To whom did Lord Harwick sell Elmbridge Manor?")
     assert not result.abstained
     assert "Colonel Dunmore" in result.text
+
+
+def test_the_window_feature_counts_words_of_the_sentence_before(
+    tmp_path: Path, make_assistant: Callable[..., Assistant]
+) -> None:
+    """A sentence that says "he" gets credit for the name the sentence before it gives."""
+    files = {
+        "lighthouse.txt": "Lighthouse Keepers\n\nTomas Brekke kept the northern lighthouse for thirty years. "
+        "In 1871 he rebuilt its lamp room after a winter storm. The lamp burned whale oil until 1890.\n",
+    }
+    assistant = ingested(tmp_path, make_assistant, files)
+    question = "When did Tomas Brekke rebuild the lamp room?"
+    context = assistant.context(question)
+    ranking = assistant.answerer.rank(question, context.passages, **context.answer_arguments())
+    by_text = {s.text.split()[0]: s.features for s in ranking.sentences}
+    assert by_text["In"]["window"] > by_text["In"]["own"] + 0.2  # "Tomas Brekke" is in the sentence before
