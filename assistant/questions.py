@@ -285,7 +285,9 @@ RESULT = re.compile(
 _FOCUS = re.compile(
     r"^\s*(?:what|which)\s+(?!(?:is|are|was|were|do|does|did|has|have|had|can|could|will|would|should|may|might)\b)"
     r"((?:[\w'-]+\s+){1,8}?)(?:is|are|was|were|do|does|did|has|have|had|can|could|will|would"
-    r"|should|may|might)\b",
+    r"|should|may|might|\w+ed)\b"
+    # "What was the premise of the inquiry?" asks for the premise (the phrase's last word, its head).
+    r"|^\s*what\s+(?:is|are|was|were)\s+(?:the\s+|an?\s+)?((?:[\w'-]+\s+){0,2}?[\w'-]+)\s+(?:of|in|for|behind)\b",
     re.I,
 )
 _PREPOSITIONS = frozenset("of in on for from about with by at to during after before among between".split())
@@ -302,9 +304,9 @@ def focus_terms(text: str) -> set[str]:
     """
     focus: set[str] = set()
     if match := _FOCUS.match(text):
-        words = _KIND_OF.sub("", match.group(1)).split()
+        words = _KIND_OF.sub("", match.group(1) or match.group(2)).split()
         words = list(takewhile(lambda word: word.lower() not in _PREPOSITIONS, words))
-        focus.update(analyse(" ".join(words)))
+        focus.update(analyse(" ".join(words if match.group(1) else words[-1:])))  # "the full title": its head
     for first, second in _ALTERNATIVES.findall(text):
         a, b = analyse(first), analyse(second)
         if a and b and ANTONYMS.get(a[0]) == b[0]:

@@ -326,3 +326,10 @@ def test_a_kind_of_question_focuses_on_what_follows() -> None:
     assert parse("What kind of arches does Norman architecture have?").focus == {"arch"}
     assert parse("What types of medium are used for the signal?").focus == {"medium"}
     assert parse("What side effects of ketamine are reported?").focus == {"side", "effect"}
+
+
+def test_what_was_the_x_of_asks_for_x_and_a_past_verb_ends_the_focus() -> None:
+    """ "What was the premise of the inquiry?" asks for the premise; "the full title" for the title."""
+    assert parse("What was the premise of the canal inquiry?").focus == {"premis"}
+    assert parse("What is the full title of the survey paper?").focus == {"titl"}
+    assert parse("What treaty ended the border war?").focus == {"treati"}
