@@ -103,6 +103,7 @@ _SECTION_LABEL = re.compile(
 # Answer types whose evidence patterns are precise (a figure, a unit, a year): a question of one of these
 # kinds that no candidate sentence holds any evidence for is an abstention.
 MEASURED_TYPES = frozenset({"number", "dose", "percent", "money", "duration", "date"})
+_NAMED_TYPES = frozenset({"name", "organization", "place"})
 _CROSS_REFERENCE = re.compile(
     r"^(for (more|further) (information|details|reading)\b|see also\b|read more\b|learn more\b"
     r"|(for an? [\w\s-]{0,80}, )?check out\b|click here\b)",
@@ -474,8 +475,9 @@ class ExtractiveAnswerer:
             # "Who wrote ...", "When was ... published": the document's byline or date line says. No
             # training set has such lines, so the learned models do not judge them.
             return self._compose(base, metadata[:1], reason="")
-        if question.answer_type in MEASURED_TYPES and not any(s.features["evidence"] for s in ranked):
-            # "How many ...?" and no candidate holds a number at all: nothing here can answer it.
+        if question.answer_type in MEASURED_TYPES | _NAMED_TYPES and not any(s.features["evidence"] for s in ranked):
+            # "How many ...?" and no candidate holds a number at all, "Who ...?" and none holds a name:
+            # nothing here can answer it.
             return self.abstain(base, f"the documents do not give {ANSWER_NOUNS[question.answer_type]} for that")
         if ranking.confidence < self.scorer.threshold:
             if ranking.missing_names:

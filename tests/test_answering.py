@@ -341,3 +341,23 @@ def test_the_window_feature_counts_words_of_the_sentence_before(
     ranking = assistant.answerer.rank(question, context.passages, **context.answer_arguments())
     by_text = {s.text.split()[0]: s.features for s in ranking.sentences}
     assert by_text["In"]["window"] > by_text["In"]["own"] + 0.2  # "Tomas Brekke" is in the sentence before
+
+
+def test_a_who_question_abstains_when_no_candidate_names_anyone(
+    tmp_path: Path, make_assistant: Callable[..., Assistant]
+) -> None:
+    """As "how many" without a figure: "who funded" or "which university" with no name in any candidate."""
+    files = {
+        "heron-survey.txt": "Heron Survey\n\nThe survey counted herons at twelve wetland sites along the coast. "
+        "Volunteers walked each site at dawn. Heron numbers rose at nine of the twelve sites.\n",
+    }
+    assistant = ingested(tmp_path, make_assistant, files)
+    for question, noun in (("Who funded the heron survey?", "a name"), ("Which university ran the heron survey?", "")):
+        result = assistant.answer(question)
+        assert result.abstained, (question, result.text)
+        assert noun in result.text
+    # With a name in a candidate, the same kind of question is answered.
+    (tmp_path / "named").mkdir()
+    keeper = {"keeper.txt": "Lighthouse Keepers\n\nThe northern lighthouse was funded by Tomas Brekke in 1871.\n"}
+    named = ingested(tmp_path / "named", make_assistant, keeper)
+    assert "Tomas Brekke" in named.answer("Who funded the northern lighthouse?").text

@@ -170,7 +170,8 @@ def test_a_named_document_answers_and_its_name_need_not_be_in_the_sentence(seed_
 
 # Questions about the seed documents that they cannot answer. These pinned the rule-based answerer
 # one by one; the answerer's decisions are now learned on public benchmarks (assistant/scorer.py), so
-# the list is a small measured set like the golden one: 3 of 8 abstain (5 before the answer model read
+# the list is a small measured set like the golden one: 6 of 8 abstain since a question asking for a name,
+# an organisation or a place abstains when no candidate holds one (3 before; 5 before the answer model read
 # whether a question asking for a figure or a date got one; golden and held-out gained more, see README).
 UNANSWERABLE = [
     "is ketamine addictive?",  # its only other word is in every passage
@@ -182,7 +183,7 @@ UNANSWERABLE = [
     "Which brain region showed the largest change on the PET scans after ketamine?",  # it names no region
     "What does the PET article say?",  # names a document, asks nothing about it
 ]
-UNANSWERABLE_FLOOR = 3
+UNANSWERABLE_FLOOR = 5
 
 
 @pytest.mark.slow
