@@ -661,6 +661,8 @@ class ExtractiveAnswerer:
             question.terms = [t for t in question.terms if t not in reference.nouns] or question.terms
             question.critical -= reference.selectors
             question.focus -= reference.selectors
+            # "the volume study versus the MTR study": two documents named, each gets its best sentence.
+            question.multi = question.multi or len(reference.sources) > 1
         return question
 
     def _negates_question(self, question: Question, sentence: _Sentence) -> bool:

@@ -361,3 +361,19 @@ def test_a_who_question_abstains_when_no_candidate_names_anyone(
     keeper = {"keeper.txt": "Lighthouse Keepers\n\nThe northern lighthouse was funded by Tomas Brekke in 1871.\n"}
     named = ingested(tmp_path / "named", make_assistant, keeper)
     assert "Tomas Brekke" in named.answer("Who funded the northern lighthouse?").text
+
+
+def test_a_question_that_names_two_documents_quotes_each(
+    tmp_path: Path, make_assistant: Callable[..., Assistant]
+) -> None:
+    """ "The orchard study versus the river report": no "and" or "both", yet each named document answers."""
+    files = {
+        "orchard-study.txt": "Orchard Study\n\nThe study counted pear trees in twelve valleys over three summers. "
+        "Frost in April halved the harvest of the northern valleys.\n",
+        "river-report.txt": "River Report\n\nThe river report measured water levels at nine gauges along the lower "
+        "river. Spring floods raised the levels by two metres in the wettest year of the decade.\n",
+    }
+    result = ingested(tmp_path, make_assistant, files).answer(
+        "What was measured in the orchard study versus the river report?"
+    )
+    assert {c.source for c in result.citations} == {"orchard-study.txt", "river-report.txt"}, result.text
