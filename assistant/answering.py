@@ -103,6 +103,7 @@ _SECTION_LABEL = re.compile(
 # Answer types whose evidence patterns are precise (a figure, a unit, a year): a question of one of these
 # kinds that no candidate sentence holds any evidence for is an abstention.
 MEASURED_TYPES = frozenset({"number", "dose", "percent", "money", "duration", "date"})
+# So is one that asks for someone or somewhere when no candidate names anyone (README, "No name anywhere").
 _NAMED_TYPES = frozenset({"name", "organization", "place"})
 _CROSS_REFERENCE = re.compile(
     r"^(for (more|further) (information|details|reading)\b|see also\b|read more\b|learn more\b"
