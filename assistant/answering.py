@@ -193,6 +193,16 @@ def asked_metadata(question: Question) -> set[str]:
     return {t for t in question.terms if t in _META_VOCABULARY and "-" not in question.words_for.get(t, t)}
 
 
+def opposites(terms: list[str] | set[str]) -> list[tuple[str, str]]:
+    """(word, its opposite) for the question's words whose opposite it does not also say ("higher", not "lower")."""
+    return [(t, ANTONYMS[t]) for t in terms if t in ANTONYMS and ANTONYMS[t] not in terms]
+
+
+def says_opposite(pairs: list[tuple[str, str]], terms: set[str]) -> bool:
+    """Whether `terms` hold the opposite of a question word and not the word itself."""
+    return any(o in terms and t not in terms for t, o in pairs)
+
+
 def matches(term: str, terms: set[str]) -> bool:
     """Whether an analysed term occurs in `terms`, counting words that share a long prefix.
 
@@ -274,6 +284,7 @@ class ExtractiveAnswerer:
         seen: set[tuple[str, int]] = set()
         out: list[_Sentence] = []
         qterms = set(question.terms)
+        asked = asked_metadata(question)
         for rank, passage in enumerate(passages):
             spans = sentence_spans(passage.text)
             # "Materials and Methods This study ...": a section label is not part of what is said.
@@ -287,7 +298,7 @@ class ExtractiveAnswerer:
                 sentence.previous = said[i - 1] if i else set()
                 sentence.meta = metadata_terms(text)
                 sentence.evidence = bool(question.answer_type) and self._has_evidence(question, sentence)
-                if not self._statement(question, sentence):
+                if not self._statement(question, sentence, asked):
                     continue
                 if len(sentence.terms - qterms) < 2 and not sentence.evidence and not restatements:
                     continue  # says nothing the question does not already say (a byline's name does)
@@ -318,8 +329,11 @@ class ExtractiveAnswerer:
         )
         return term in question.critical or bool(DRUG_LIKE.search(word.lower())) or rare
 
-    def _statement(self, question: Question, sentence: _Sentence) -> bool:
-        """Whether a sentence can answer at all: not a title, heading or question of its own."""
+    def _statement(self, question: Question, sentence: _Sentence, asked: set[str]) -> bool:
+        """Whether a sentence can answer at all: not a title, heading or question of its own.
+
+        `asked`: the question's words a metadata line answers for (`asked_metadata`).
+        """
         text = sentence.text.strip()
         # A short line can answer a "when" or "which journal" question ("Lancet 2019 March").
         evidence = question.answer_type in {"date", "venue", "number"} and sentence.evidence
@@ -332,7 +346,6 @@ class ExtractiveAnswerer:
         meta, label = sentence.meta, BYLINE.match(text)
         # Prose that opens with a label word stays out as well: letting it answer measured worse (README).
         labelled = bool(meta) or label is not None
-        asked = asked_metadata(question)
         if labelled and not (meta & asked) and question.answer_type not in {"date", "venue", "name"}:
             return False  # a byline or date line answers "who wrote" or "when", nothing else
         if meta and (kinds := asked & _META_KINDS) and not meta & kinds:
@@ -357,6 +370,7 @@ class ExtractiveAnswerer:
             [None] * len(queries) + [sentence_id(s.passage.source, s.start) for s in sentences],
         )
         qvec, free = vectors[0], vectors[len(queries) - 1]
+        asked = asked_metadata(question)
         for sentence, vector in zip(sentences, vectors[len(queries) :], strict=True):
             doc_terms = self._documents.of(sentence.passage.source).terms
             local = self._local_weights(sentence.passage.source, weights)
@@ -384,7 +398,7 @@ class ExtractiveAnswerer:
             sentence.score = LEXICAL_WEIGHT * sentence.coverage + (1 - LEXICAL_WEIGHT) * sentence.dense
             if sentence.passage.source in focus:
                 sentence.score += FOCUS_BONUS
-            if sentence.meta & asked_metadata(question):
+            if sentence.meta & asked:
                 sentence.score += CAUSE_BONUS  # "who wrote": the byline; "when was it updated": the date line
             if question.asks_reason and CAUSAL.search(sentence.text):
                 sentence.score += CAUSE_BONUS
@@ -583,7 +597,7 @@ class ExtractiveAnswerer:
         negated = bool(NEGATION.search(question.text))
         # Numbers the question states on their own; "3T" or "COVID-19" are names, which `grounded` checks.
         asked_numbers = {n.replace(",", "") for n in STANDALONE_NUMBER.findall(question.text)}
-        opposites = [(t, ANTONYMS[t]) for t in qterms if t in ANTONYMS and ANTONYMS[t] not in qterms]
+        flips = opposites(qterms)
         for sentence in sentences:
             chunk = sentence.passage.chunk_id
             if chunk not in passage_terms:
@@ -613,7 +627,7 @@ class ExtractiveAnswerer:
                 "passage_unmatched": sum(idf[t] for t in qterms if t not in passage_terms[chunk]) / total_idf,
                 "negation_mismatch": float(negated != bool(NEGATION.search(sentence.text))),
                 "number_mismatch": float(bool(asked_numbers - numbers(sentence.text))),
-                "antonym_mismatch": float(any(o in sentence.terms and t not in sentence.terms for t, o in opposites)),
+                "antonym_mismatch": float(says_opposite(flips, sentence.terms)),
                 "grounded": float(self._grounded(question, sentence)),
                 "blend": sentence.score,
                 "blend_gap": sentence.score - best_blend,
@@ -679,15 +693,14 @@ class ExtractiveAnswerer:
         if not (question.presupposes or question.yes_no) or question.negated:
             return None
         # An opposite ("lower" for "higher") counts only where the question's own word is absent.
-        opposites = [(t, ANTONYMS[t]) for t in question.terms if t in ANTONYMS and ANTONYMS[t] not in question.terms]
+        flips = opposites(question.terms)
         best = ranked[0].score
         for sentence in ranked:
             if sentence.score < PREMISE_SHARE * best:
                 break
             if sentence.coverage < 0.45:
                 continue
-            contradicts = any(o in sentence.terms and t not in sentence.terms for t, o in opposites)
-            if contradicts or self._negates_question(question, sentence):
+            if says_opposite(flips, sentence.terms) or self._negates_question(question, sentence):
                 return sentence
         return None
 
