@@ -330,10 +330,7 @@ class ExtractiveAnswerer:
         return term in question.critical or bool(DRUG_LIKE.search(word.lower())) or rare
 
     def _statement(self, question: Question, sentence: _Sentence, asked: set[str]) -> bool:
-        """Whether a sentence can answer at all: not a title, heading or question of its own.
-
-        `asked`: the question's words a metadata line answers for (`asked_metadata`).
-        """
+        """Whether a sentence can answer at all: not a title, heading or question of its own."""
         text = sentence.text.strip()
         # A short line can answer a "when" or "which journal" question ("Lancet 2019 March").
         evidence = question.answer_type in {"date", "venue", "number"} and sentence.evidence
