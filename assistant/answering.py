@@ -25,9 +25,9 @@ sentence of an answer is supported by the passage it cites. How it decides:
      -> "no single document covers all of X";
    - a question whose corpus words are all common (in nearly every passage).
    Rules that still abstain on their own: a question after a number, dose, percentage, cost,
-   duration or date that no candidate holds any evidence for ("the documents do not give a number
-   for that"); a question that names documents but asks nothing of them, or whose named documents
-   have no candidate.
+   duration, date, name, organisation, place or journal that no candidate holds any evidence for
+   ("the documents do not give a number for that"); a question that names documents but asks nothing
+   of them, or whose named documents have no candidate.
    A question about the document itself ("who wrote", "when was it published") is answered by its
    byline or date line when one holds that kind of answer: no training set has such lines.
 4. False premises: when the best-covering sentence is negated (or uses the opposite direction,
@@ -103,8 +103,8 @@ _SECTION_LABEL = re.compile(
 # Answer types whose evidence patterns are precise (a figure, a unit, a year): a question of one of these
 # kinds that no candidate sentence holds any evidence for is an abstention.
 MEASURED_TYPES = frozenset({"number", "dose", "percent", "money", "duration", "date"})
-# So is one that asks for someone or somewhere when no candidate names anyone (README, "No name anywhere").
-_NAMED_TYPES = frozenset({"name", "organization", "place"})
+# So is one that asks for someone, somewhere or a journal when no candidate names one (README, "No name anywhere").
+_NAMED_TYPES = frozenset({"name", "organization", "place", "venue"})
 _CROSS_REFERENCE = re.compile(
     r"^(for (more|further) (information|details|reading)\b|see also\b|read more\b|learn more\b"
     r"|(for an? [\w\s-]{0,80}, )?check out\b|click here\b)",

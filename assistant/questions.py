@@ -124,7 +124,8 @@ _TYPE_PATTERNS = {
     "venue": re.compile(
         r"\b(which|what) (\w+ )?(journal|publication|magazine|outlet|website|publisher|newspaper)\b"
         r"|\bname of the (journal|publication|magazine|outlet|website|publisher|newspaper)\b"
-        r"|\b(published|reported|appeared) (in|by) (what|which|whom)\b|\bwhere was (it|this|the \w+) published\b",
+        # "Published in what city?" asks for a place: "in what" names a venue only with a venue noun (above).
+        r"|\b(published|reported|appeared) by (what|which|whom)\b|\bwhere was (it|this|the \w+) published\b",
         re.I,
     ),
     "title": re.compile(

@@ -363,6 +363,23 @@ def test_a_who_question_abstains_when_no_candidate_names_anyone(
     assert "Tomas Brekke" in named.answer("Who funded the northern lighthouse?").text
 
 
+def test_a_which_journal_question_abstains_when_no_candidate_names_a_venue(
+    tmp_path: Path, make_assistant: Callable[..., Assistant]
+) -> None:
+    """A venue is as precise as a name: "which journal" with no venue in any candidate is an abstention."""
+    files = {
+        "heron-survey.txt": "Heron Survey\n\nThe survey counted herons at twelve wetland sites along the coast. "
+        "A recent study published in a respected journal described the method. Heron numbers rose at nine sites.\n",
+    }
+    result = ingested(tmp_path, make_assistant, files).answer("Which journal published the heron survey?")
+    assert result.abstained, result.text
+    assert "the journal or publisher" in result.text
+    (tmp_path / "named").mkdir()
+    venue = {"heron.txt": "Heron Survey\n\nThe heron survey was published in the Journal of Coastal Birds in 2019.\n"}
+    named = ingested(tmp_path / "named", make_assistant, venue)
+    assert "Journal of Coastal Birds" in named.answer("Which journal published the heron survey?").text
+
+
 def test_a_question_that_names_two_documents_quotes_each(
     tmp_path: Path, make_assistant: Callable[..., Assistant]
 ) -> None:

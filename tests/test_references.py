@@ -107,6 +107,8 @@ def test_headings_are_short_title_lines_and_faq_questions_not_bylines_or_the_tit
         ("Has it been updated? If so, when?", "date"),
         ("What is the name of the journal that published the study?", "venue"),
         ("Which news outlet reported the study?", "venue"),
+        ("The scriptures were first published in what city?", "place"),  # "published in what" + a place noun
+        ("Published by whom?", "venue"),
         ("Which organization is named in the copyright notice?", "organization"),
         ("What is the full title of the paper?", "title"),
         ("In which country was the study carried out?", "place"),
