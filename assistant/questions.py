@@ -104,11 +104,9 @@ ANSWER_NOUNS = {
     "place": "a place",
     "organization": "the name of an organisation",
 }
-# What kind of answer a question asks for, tried in this order: the first that matches decides.
+# What kind of answer a question asks for, tried in this order: the first that matches decides; the frame
+# of the question ("when", "how many", "which journal") before the words of its topic ("price", "dose").
 _TYPE_PATTERNS = {
-    "dose": re.compile(r"\b(dose|doses|dosage|dosing|how much (of the drug|drug|medication)|mg\b|milligram)", re.I),
-    "percent": re.compile(r"\b(percent(age)?|proportion|fraction|what share|rate of|how common|how often)\b", re.I),
-    "money": re.compile(r"\b(cost|costs|price|priced|expensive|cheap|afford|insurance cover|pay for)\b", re.I),
     "number": re.compile(
         r"\bhow many\b|\bnumber of\b|\bhow large\b|\bsample size\b|\bhow big\b|\bhow old\b"
         r"|\b(average|mean|median)\s+(age|number|duration|score|size|length|time)\b",
@@ -153,7 +151,16 @@ _TYPE_PATTERNS = {
         r"|\b(published|reported) (in|by) (what|which)\b",
         re.I,
     ),
+    # Words of a topic, not a question's frame: they type a question only after the frames above, and
+    # only one that asks what, which or how ("How often ...?" asks neither a share nor a duration).
+    "dose": re.compile(r"\b(dose|doses|dosage|dosing|how much (of the drug|drug|medication)|mg\b|milligram)", re.I),
+    "percent": re.compile(r"\b(percent(age)?|proportion|fraction|what share|rate of|how common)\b", re.I),
+    "money": re.compile(r"\b(cost|costs|price|priced|expensive|cheap|afford|insurance cover|pay for)\b", re.I),
 }
+_AMOUNT_TYPES = frozenset({"dose", "percent", "money"})
+# A claim ("Taxation had no effect on the rate of ...") and a why-question ask for no amount.
+_ASKS_AMOUNT = re.compile(r"\b(what|which|how)\b", re.I)
+_REASON_FIRST = re.compile(r"^\s*why\b", re.I)
 # A yes/no question starts with an auxiliary, possibly after a leading phrase ("In the REM study, did ...").
 _YES_NO = re.compile(
     r"^\s*(?:[^,?]{0,80},\s*)?(is|are|was|were|do|does|did|can|could|has|have|had|will|would|should|may|might)\b",
@@ -238,7 +245,15 @@ def parse(text: str) -> Question:
             is_named = position > 0 and any(c.isupper() for c in word)
             if is_named or any(c.isdigit() for c in word):
                 critical.add(term)
-    typed = next(((name, m) for name, pattern in _TYPE_PATTERNS.items() if (m := pattern.search(text))), None)
+    asks_amount = bool(_ASKS_AMOUNT.search(text)) and not _REASON_FIRST.match(text)
+    typed = next(
+        (
+            (name, m)
+            for name, pattern in _TYPE_PATTERNS.items()
+            if (m := pattern.search(text)) and (asks_amount or name not in _AMOUNT_TYPES)
+        ),
+        None,
+    )
     answer_type = typed[0] if typed else ""
     # "Is the pass open all year, or only in summer?" offers a choice: not yes or no.
     yes_no = bool(_YES_NO.match(text)) and not _CHOICE.search(text)

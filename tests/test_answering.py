@@ -380,6 +380,19 @@ def test_a_which_journal_question_abstains_when_no_candidate_names_a_venue(
     assert "Journal of Coastal Birds" in named.answer("Which journal published the heron survey?").text
 
 
+def test_a_why_question_about_a_price_asks_for_a_cause_not_a_price(
+    tmp_path: Path, make_assistant: Callable[..., Assistant]
+) -> None:
+    """ "Price" is the topic of "Why did the price ... rise?": no figure in the corpus is no reason to abstain."""
+    files = {
+        "orchard.txt": "Orchard Report\n\nApple prices rose sharply last autumn. A late frost destroyed most of the "
+        "blossom in the valley, so the harvest was small. Growers sold what fruit they had to local markets.\n",
+    }
+    result = ingested(tmp_path, make_assistant, files).answer("Why did the price of apples rise last autumn?")
+    assert not result.abstained, result.text
+    assert "late frost" in result.text
+
+
 def test_a_question_that_names_two_documents_quotes_each(
     tmp_path: Path, make_assistant: Callable[..., Assistant]
 ) -> None:

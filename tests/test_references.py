@@ -109,6 +109,10 @@ def test_headings_are_short_title_lines_and_faq_questions_not_bylines_or_the_tit
         ("Which news outlet reported the study?", "venue"),
         ("The scriptures were first published in what city?", "place"),  # "published in what" + a place noun
         ("Published by whom?", "venue"),
+        ("Why did the price of oil rise?", ""),  # asks for a cause: "price" is its topic
+        ("When did oil start getting priced in gold?", "date"),  # the frame before the topic
+        ("Taxation had no effect on the rate of diabetes.", ""),  # a claim asks for no amount
+        ("How often is the treatment repeated?", ""),  # asks for no share
         ("Which organization is named in the copyright notice?", "organization"),
         ("What is the full title of the paper?", "title"),
         ("In which country was the study carried out?", "place"),
