@@ -24,10 +24,10 @@ sentence of an answer is supported by the passage it cites. How it decides:
    - names, acronyms and numbers of the question missing from the best candidate's document
      -> "no single document covers all of X";
    - a question whose corpus words are all common (in nearly every passage).
-   Rules that still abstain on their own: a question after a number, dose, percentage, cost,
-   duration, date, name, organisation, place or journal that no candidate holds any evidence for
-   ("the documents do not give a number for that"); a question that names documents but asks nothing
-   of them, or whose named documents have no candidate.
+   Rules that still abstain on their own: a question after a kind of answer (a number, dose,
+   percentage, cost, duration, date, name, organisation, place, journal or title) that no candidate
+   holds any evidence for ("the documents do not give a number for that"); a question that names
+   documents but asks nothing of them, or whose named documents have no candidate.
    A question about the document itself ("who wrote", "when was it published") is answered by its
    byline or date line when one holds that kind of answer: no training set has such lines.
 4. False premises: when the best-covering sentence is negated (or uses the opposite direction,
@@ -100,11 +100,9 @@ _SECTION_LABEL = re.compile(
     r"|discussion|introduction)\s+(?=[A-Z])",
     re.I,
 )
-# Answer types whose evidence patterns are precise (a figure, a unit, a year): a question of one of these
-# kinds that no candidate sentence holds any evidence for is an abstention.
+# Answer types measured in figures, units or dates: whether the best sentence holds one is an input of the
+# answer model (`measured_unevidenced`).
 MEASURED_TYPES = frozenset({"number", "dose", "percent", "money", "duration", "date"})
-# So is one that asks for someone, somewhere or a journal when no candidate names one (README, "No name anywhere").
-_NAMED_TYPES = frozenset({"name", "organization", "place", "venue"})
 _CROSS_REFERENCE = re.compile(
     r"^(for (more|further) (information|details|reading)\b|see also\b|read more\b|learn more\b"
     r"|(for an? [\w\s-]{0,80}, )?check out\b|click here\b)",
@@ -487,9 +485,9 @@ class ExtractiveAnswerer:
             # "Who wrote ...", "When was ... published": the document's byline or date line says. No
             # training set has such lines, so the learned models do not judge them.
             return self._compose(base, metadata[:1], reason="")
-        if question.answer_type in MEASURED_TYPES | _NAMED_TYPES and not any(s.features["evidence"] for s in ranked):
-            # "How many ...?" and no candidate holds a number at all, "Who ...?" and none holds a name:
-            # nothing here can answer it.
+        if question.answer_type and not any(s.features["evidence"] for s in ranked):
+            # "How many ...?" and no candidate holds a number at all, "Who ...?" and none holds a name,
+            # "Which journal ...?" and none names a venue: nothing here can answer it (README, "No name anywhere").
             return self.abstain(base, f"the documents do not give {ANSWER_NOUNS[question.answer_type]} for that")
         if ranking.confidence < self.scorer.threshold:
             if ranking.missing_names:
@@ -497,8 +495,6 @@ class ExtractiveAnswerer:
             elif not ranked[0].features["grounded"]:
                 listed = ", ".join(question.words_for.get(t, t) for t in sorted(question.critical)) or "its terms"
                 detail = f"no single document covers all of {listed}"
-            elif question.answer_type and not any(s.features["evidence"] for s in ranked):
-                detail = f"the documents do not give {ANSWER_NOUNS[question.answer_type]} for that"
             else:
                 detail = "no passage answers the question closely enough"
             return self.abstain(base, detail)
