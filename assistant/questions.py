@@ -62,7 +62,8 @@ _PERCENT = rf"{_NUMBER}\s*(%|percent|per cent)|\b(half|third|quarter|majority|mi
 # A year of any era ("1066", "the 1960s", "the 12th century", "52 BC") or a month.
 _DATE = (
     r"\b[1-9]\d{2,3}s?\b|\b\d{1,2}(st|nd|rd|th)[ -]centur(y|ies)\b|\b\d+\s*(BC|AD|BCE|CE)\b"
-    r"|\b(january|february|march|april|may|june|july|august|september|october|november|december)\b"
+    # A month by its capital: "may" and "march" are also a verb.
+    r"|\b(?-i:January|February|March|April|May|June|July|August|September|October|November|December)\b"
 )
 _DURATION = r"\b(seconds?|minutes?|hours?|days?|weeks?|months?|years?)\b"
 _NAME = r"(?<![.!?]\s)(?<!^)\b(Dr\.?\s+)?[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+|\bDr\.?\s+[A-Z][a-z]+"

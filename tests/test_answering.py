@@ -380,6 +380,21 @@ def test_a_which_journal_question_abstains_when_no_candidate_names_a_venue(
     assert "Journal of Coastal Birds" in named.answer("Which journal published the heron survey?").text
 
 
+def test_a_when_question_abstains_when_may_is_the_only_month(
+    tmp_path: Path, make_assistant: Callable[..., Assistant]
+) -> None:
+    """ "May" is a month by its capital only: "the survey may help" dates nothing."""
+    files = {
+        "heron-survey.txt": "Heron Survey\n\nThe survey counted herons at twelve wetland sites along the coast. "
+        "Its counts may help planners protect the marshes. Volunteers may march along the dykes at dawn.\n",
+    }
+    assistant = make_assistant(write_corpus(tmp_path, files))  # no other document, so no date anywhere
+    assistant.ingest(progress=False)
+    result = assistant.answer("When did the heron survey start?")
+    assert result.abstained, result.text
+    assert "a date" in result.text
+
+
 def test_a_why_question_about_a_price_asks_for_a_cause_not_a_price(
     tmp_path: Path, make_assistant: Callable[..., Assistant]
 ) -> None:
