@@ -189,9 +189,13 @@ DRUG_LIKE = re.compile(
     r"(ium|amine|etine|azine|azole|zole|pam|lam|mab|nib|vir|pril|olol|sartan|statin|cillin|mycin|cycline|oxacin"
     r"|barbital|profen|dronate|tidine|prazole|afil|triptan|setron|lukast)$"
 )
+# A question across documents names them in the plural ("these studies", "which write-ups") or asks what
+# "both" or "each" say ("the Scientific Reports paper" is one); "each other", "or both?" and "the most
+# common" ask of one passage.
 _MULTI = re.compile(
-    r"\b(studies|articles|documents|sources|papers|both|all|each|across|various|different|compare|comparison"
-    r"|common|overall|together)\b",
+    r"\b(the|these|those|all|both|various|different|several|many|most|other|which|two|three|four)\s+"
+    r"([\w'-]+,?\s+){0,5}?(?-i:studies|articles|documents|sources|papers|write-?ups|pieces|reports|abstracts|reviews)\b"
+    r"|\bboth\s+(the|these|those)\b|\beach\s+(one|of|say|says|said|put|describe|report)\b|\bin common\b",
     re.I,
 )
 ANAPHORA = re.compile(

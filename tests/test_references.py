@@ -127,6 +127,24 @@ def test_answer_types(question: str, answer_type: str) -> None:
     assert parse(question).answer_type == answer_type
 
 
+@pytest.mark.parametrize(
+    ("question", "multi"),
+    [
+        ("Which write-ups pitch this research as a source of hope?", True),
+        ("What do the fMRI, PET and Isha Health articles say about memory?", True),
+        ("What do the survey article and the trial report each say about sleep?", True),
+        ("Did any of these studies find changes on one side of the brain?", True),
+        ("What is the most common side effect?", False),  # "common" is not "in common"
+        ("Do the regions talk to each other?", False),
+        ("Was the difference on the left side, the right side or both?", False),
+        ("What is the title of the Scientific Reports paper?", False),  # a journal's name, one paper
+        ("What did various countries request of Congress?", False),
+    ],
+)
+def test_questions_across_documents(question: str, multi: bool) -> None:
+    assert parse(question).multi is multi
+
+
 def test_either_or_questions_are_not_yes_no() -> None:
     assert not parse("Does it only lift mood for a while, or does it change the brain?").yes_no
     assert parse("Does it change the brain?").yes_no
