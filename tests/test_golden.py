@@ -49,16 +49,17 @@ def _assert_levels(assistant: Assistant, path: Path, floor: float, abstain_floor
 
 # The answerer's decisions are learned on public benchmarks (assistant/scorer.py, evals/train_scorer.py),
 # with no rule or threshold fitted to these questions. Measured with the shipped scorer: golden 37 / 44
-# answerable (0.841; 35 / 44 before the sentence model read the sentence before each candidate) and 10 / 13
-# abstentions (9 / 13 before the answer model read whether a question that asks for a figure or a date got
-# one in its best sentence); held-out 78 / 118 (0.661) and 21 / 29 (17 / 29 before a question asking for a
-# name, an organisation or a place abstained when no candidate holds one). Training
+# answerable (0.841; 35 / 44 before the sentence model read the sentence before each candidate) and 11 / 13
+# abstentions (10 / 13 before a journal question needed a venue, 9 / 13 before the answer model read whether
+# a question that asks for a figure or a date got one in its best sentence); held-out 80 / 118 (0.678) and
+# 23 / 29 (17 / 29 before a question asking for a name, an organisation or a place abstained when no
+# candidate holds one). Training
 # reproduces the shipped weights exactly (see README, "Training"). The
 # rule-based answerer it replaced, whose thresholds were fitted to both sets, measured 40 / 44 and 13 / 13,
 # 71 / 118 and 28 / 29; on the 40 held-out questions nobody looked at (b4-...) until 2026-12-01 it measured
 # 15 / 32 and 7 / 8 (the learned one 19 / 32 and 7 / 8). The floors sit one or more questions below the measured levels.
 ANSWERABLE_FLOOR = 0.79  # 35 / 44
-ABSTAIN_FLOOR = 0.69  # 9 / 13
+ABSTAIN_FLOOR = 0.76  # 10 / 13
 
 
 @pytest.mark.slow
@@ -70,8 +71,8 @@ def test_golden_set_meets_targets(seed_assistant: Assistant) -> None:
 HELDOUT = REPO / "evals" / "heldout.jsonl"
 # evals/heldout.jsonl: 147 questions of the same kinds written by four separate sessions from the
 # documents alone, without access to the answerer (see README, "Measured").
-HELDOUT_FLOOR = 0.60  # 71 / 118
-HELDOUT_ABSTAIN_FLOOR = 0.65  # 19 / 29
+HELDOUT_FLOOR = 0.66  # 78 / 118
+HELDOUT_ABSTAIN_FLOOR = 0.72  # 21 / 29
 
 
 @pytest.mark.slow
