@@ -33,7 +33,7 @@ from assistant.indexing import Indexer, IngestReport
 from assistant.questions import is_follow_up, parse, split_compound
 from assistant.records import MARKER, SPACED_MARKER, Answer, Citation, Passage, abstention_text
 from assistant.references import Reference
-from assistant.retrieval import Retriever
+from assistant.retrieval import Retriever, analyse
 from assistant.settings import Settings
 from assistant.store import ChromaStore
 
@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Message = dict[str, str]
+# Verbs that ask how something is worded, not what: a part of a question made of them alone asks of the part before.
+_WORDING = frozenset(analyse("put say phrase word describe characterise characterize frame"))
 
 
 @dataclass(frozen=True)
@@ -313,7 +315,8 @@ class Assistant:
         """The questions in `text`.
 
         A part that only names a document ("Does aspirin prevent strokes? What does the BBC
-        piece think?") stays with the question it qualifies.
+        piece think?"), or only asks how the answer is worded ("..., and how does each put it?"),
+        stays with the question it qualifies.
         """
         parts = split_compound(text)
         if len(parts) < 2:
@@ -323,7 +326,7 @@ class Assistant:
         for part in parts:
             reference = names.resolve(part)
             said = set(parse(part).terms) - reference.selectors - reference.nouns
-            if merged and reference and not said:
+            if merged and not said - _WORDING:
                 merged[-1] = f"{merged[-1]} {part}"
             else:
                 merged.append(part)

@@ -150,10 +150,14 @@ def test_either_or_questions_are_not_yes_no() -> None:
     assert parse("Does it change the brain?").yes_no
 
 
-def test_a_part_that_only_names_a_document_stays_with_its_question(seed_assistant: Assistant) -> None:
+def test_a_part_that_asks_nothing_of_its_own_stays_with_its_question(seed_assistant: Assistant) -> None:
     parts = seed_assistant._parts("Does ketamine physically change the brain? What does the Isha Health piece think?")
     assert len(parts) == 1
     assert len(seed_assistant._parts("What share of people do not respond? How many patients had TRD?")) == 2
+    # A part that only asks how the answer is worded, or asks nothing of its own, qualifies the part before.
+    assert len(seed_assistant._parts("Which of the articles say ketamine works fast, and how does each put it?")) == 1
+    assert len(seed_assistant._parts("Has the article been updated? If so, when?")) == 1
+    assert len(seed_assistant._parts("Which of the articles say ketamine works fast, and how fast does it work?")) == 2
 
 
 def test_the_head_of_a_which_question() -> None:
