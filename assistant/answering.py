@@ -282,7 +282,6 @@ class ExtractiveAnswerer:
         seen: set[tuple[str, int]] = set()
         out: list[_Sentence] = []
         qterms = set(question.terms)
-        asked = asked_metadata(question)
         for rank, passage in enumerate(passages):
             spans = sentence_spans(passage.text)
             # "Materials and Methods This study ...": a section label is not part of what is said.
@@ -296,7 +295,7 @@ class ExtractiveAnswerer:
                 sentence.previous = said[i - 1] if i else set()
                 sentence.meta = metadata_terms(text)
                 sentence.evidence = bool(question.answer_type) and self._has_evidence(question, sentence)
-                if not self._statement(question, sentence, asked):
+                if not self._statement(question, sentence):
                     continue
                 if len(sentence.terms - qterms) < 2 and not sentence.evidence and not restatements:
                     continue  # says nothing the question does not already say (a byline's name does)
@@ -327,7 +326,7 @@ class ExtractiveAnswerer:
         )
         return term in question.critical or bool(DRUG_LIKE.search(word.lower())) or rare
 
-    def _statement(self, question: Question, sentence: _Sentence, asked: set[str]) -> bool:
+    def _statement(self, question: Question, sentence: _Sentence) -> bool:
         """Whether a sentence can answer at all: not a title, heading or question of its own."""
         text = sentence.text.strip()
         # A short line can answer a "when" or "which journal" question ("Lancet 2019 March").
@@ -341,9 +340,9 @@ class ExtractiveAnswerer:
         meta, label = sentence.meta, BYLINE.match(text)
         # Prose that opens with a label word stays out as well: letting it answer measured worse (README).
         labelled = bool(meta) or label is not None
-        if labelled and not (meta & asked) and question.answer_type not in {"date", "venue", "name"}:
+        if labelled and not (meta & question.asked) and question.answer_type not in {"date", "venue", "name"}:
             return False  # a byline or date line answers "who wrote" or "when", nothing else
-        if meta and (kinds := asked & _META_KINDS) and not meta & kinds:
+        if meta and (kinds := question.asked & _META_KINDS) and not meta & kinds:
             return False  # "which journal": not a date line, though the question says "published"
         words = WORD.findall(text)
         ends = text.endswith((".", "!", '"', "”", ")"))
@@ -365,7 +364,6 @@ class ExtractiveAnswerer:
             [None] * len(queries) + [sentence_id(s.passage.source, s.start) for s in sentences],
         )
         qvec, free = vectors[0], vectors[len(queries) - 1]
-        asked = asked_metadata(question)
         for sentence, vector in zip(sentences, vectors[len(queries) :], strict=True):
             doc_terms = self._documents.of(sentence.passage.source).terms
             local = self._local_weights(sentence.passage.source, weights)
@@ -393,7 +391,7 @@ class ExtractiveAnswerer:
             sentence.score = LEXICAL_WEIGHT * sentence.coverage + (1 - LEXICAL_WEIGHT) * sentence.dense
             if sentence.passage.source in focus:
                 sentence.score += FOCUS_BONUS
-            if sentence.meta & asked:
+            if sentence.meta & question.asked:
                 sentence.score += CAUSE_BONUS  # "who wrote": the byline; "when was it updated": the date line
             if question.asks_reason and CAUSAL.search(sentence.text):
                 sentence.score += CAUSE_BONUS
@@ -424,14 +422,14 @@ class ExtractiveAnswerer:
         doc_terms = self._documents.of(sentence.passage.source).terms
         return all(matches(t, doc_terms) for t in question.critical if self.lexical.bm25.contains(t))
 
-    def _answers_about_document(self, question: Question, sentence: _Sentence, asked: set[str]) -> bool:
+    def _answers_about_document(self, question: Question, sentence: _Sentence) -> bool:
         """Whether a byline or date line answers what the question asks of its document.
 
         The line must answer one of the asked words, in a document that holds the question's names;
         a byline does not answer a yes-or-no question ("did they agree in writing" asks nothing of the
         author).
         """
-        said = sentence.meta & asked
+        said = sentence.meta & question.asked
         if not said or not sentence.features["grounded"] or not self._has_evidence(question, sentence):
             return False
         return bool(said - _AUTHOR_TERMS) or not question.yes_no
@@ -476,11 +474,9 @@ class ExtractiveAnswerer:
         if premise := next((s for s in found if any(s is near for near in ranked[:PREMISE_RANK])), None):
             preface = "No" if question.yes_no else "The corpus contradicts the premise"
             return self._compose(base, [premise], reason="false premise", preface=preface)
-        asked = asked_metadata(question)
         # "What year did the trial start?" asks about the world, not the document: a year alone is not enough.
-        metadata = (
-            [s for s in ranked if self._answers_about_document(question, s, asked)] if asked - _WHEN_WORDS else []
-        )
+        about_document = bool(question.asked - _WHEN_WORDS)
+        metadata = [s for s in ranked if about_document and self._answers_about_document(question, s)]
         if metadata:
             # "Who wrote ...", "When was ... published": the document's byline or date line says. No
             # training set has such lines, so the learned models do not judge them.
@@ -671,6 +667,7 @@ class ExtractiveAnswerer:
             question.focus -= reference.selectors
             # "the volume study versus the MTR study": two documents named, each gets its best sentence.
             question.multi = question.multi or len(reference.sources) > 1
+        question.asked = asked_metadata(question)  # after the words that named a document are gone
         return question
 
     def _negates_question(self, question: Question, sentence: _Sentence) -> bool:

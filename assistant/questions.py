@@ -228,6 +228,7 @@ class Question:
     focus_head: str = ""  # the noun a which-question asks for: "species" in "Which species showed ..."
     named_sources: list[str] = field(default_factory=list)  # documents the question names ("the survey article")
     selectors: set[str] = field(default_factory=set)  # the terms that named them
+    asked: set[str] = field(default_factory=set)  # words a byline or venue line answers for (set by the answerer)
 
 
 def content_words(text: str) -> list[str]:
@@ -251,14 +252,8 @@ def parse(text: str) -> Question:
             if is_named or any(c.isdigit() for c in word):
                 critical.add(term)
     asks_amount = bool(_ASKS_AMOUNT.search(text)) and not _REASON_FIRST.match(text)
-    typed = next(
-        (
-            (name, m)
-            for name, pattern in _TYPE_PATTERNS.items()
-            if (m := pattern.search(text)) and (asks_amount or name not in _AMOUNT_TYPES)
-        ),
-        None,
-    )
+    kinds = [name for name in _TYPE_PATTERNS if asks_amount or name not in _AMOUNT_TYPES]
+    typed = next(((name, m) for name in kinds if (m := _TYPE_PATTERNS[name].search(text))), None)
     answer_type = typed[0] if typed else ""
     # "Is the pass open all year, or only in summer?" offers a choice: not yes or no.
     yes_no = bool(_YES_NO.match(text)) and not _CHOICE.search(text)
