@@ -1,44 +1,31 @@
 """The default answerer: extractive, offline, no language model.
 
-From the retrieved passages it selects the sentences that answer the question and quotes them,
-each followed by its `[n]` marker; every citation is the verbatim sentence span it quotes, so every
-sentence of an answer is supported by the passage it cites. How it decides:
+It quotes sentences of the retrieved passages, each followed by its `[n]` marker; every citation is the
+verbatim span it quotes. How it decides:
 
-1. Candidates: every sentence of every retrieved passage (nothing else can be cited). Headings and
-   sentences that add nothing beyond the question's own words (cross-references such as "For more
-   information on X, see X.") are not candidates.
-2. Features: for every candidate, generic measures of how it meets the question (embedding
-   similarity, idf-weighted coverage of the question's terms, in the sentence or counting its heading
-   at 0.75 and its document at 0.5, shared word pairs, retrieval rank, answer-type evidence, the
-   rarest question term it lacks, negation and number mismatches, each also against the best
-   candidate; `assistant.scorer.SENTENCE_FEATURES`). Words that name the document the question is
-   about ("the survey article", see `references.py`) are left out: they pick the document.
-3. Decisions: the learned sentence model ranks the candidates; the learned answer model gives the
-   probability that the best one is a right answer, and below the trained threshold the answerer
-   abstains ("no passage answers the question closely enough"). Both are logistic regressions
-   trained by `evals/train_scorer.py` on public benchmarks (SQuAD 2.0, PubMedQA, SciFact, ExpertQA),
-   never on the golden set. What used to be abstention rules are inputs of the answer model, and
-   the abstention's reason names the first of them that holds:
-   - a question word that occurs nowhere in the corpus and names something (capitalised, shaped like
-     a drug name, or rare: split into many word pieces) -> "none of the documents mention X";
-   - names, acronyms and numbers of the question missing from the best candidate's document
-     -> "no single document covers all of X";
-   - a question whose corpus words are all common (in nearly every passage).
-   Rules that still abstain on their own: a question after a kind of answer (a number, dose,
-   percentage, cost, duration, date, name, organisation, place, journal or title) that no candidate
-   holds any evidence for ("the documents do not give a number for that"); a question that names
-   documents but asks nothing of them, or whose named documents have no candidate.
-   A question about the document itself ("who wrote", "when was it published") is answered by its
-   byline or date line when one holds that kind of answer: no training set has such lines.
-4. False premises: when the best-covering sentence is negated (or uses the opposite direction,
-   "increase" for "decrease") while the question presupposes the affirmative ("Why did the study
-   find ..."), the answer corrects the premise by quoting that sentence.
-5. Composition: the best sentence, plus the sentence right after it when its probability is at least
-   half the best's, and runners-up of the same document within 10 % of it; one per document when
-   the question spans documents ("studies", "both", "across"), always one for each document the
-   question names. A sentence that repeats a higher-ranked one is left out; cross-references ("For
-   more information, see X.") are never quoted. A sentence that starts with an anaphor ("It",
-   "This", "He") brings its predecessor along so the quote reads on its own.
+1. Candidates: every sentence of every retrieved passage, except headings, titles, questions and
+   sentences that add nothing to the question's own words ("For more information on X, see X.").
+2. Features (`assistant.scorer.SENTENCE_FEATURES`): embedding similarity, idf-weighted coverage of the
+   question's terms (in the sentence, its heading at 0.75, its document at 0.5), shared word pairs,
+   retrieval rank, answer-type evidence, the rarest question term it lacks, negation and number
+   mismatches, each also against the best candidate. Words that name the document the question is
+   about ("the survey article", `references.py`) pick the document and are left out.
+3. Decisions: the learned sentence model ranks the candidates and the learned answer model gives the
+   probability that the best one is right; below the trained threshold the answerer abstains. Both are
+   logistic regressions trained by `evals/train_scorer.py` on public benchmarks, never on the golden
+   set. The abstention names the first reason that holds: a question word the corpus never mentions
+   that names something, names of the question no single document covers, or none.
+   Rules that abstain on their own: a typed question (a number, date, name, journal, ...) that no
+   candidate holds any evidence for, and a question that names documents but asks nothing of them or
+   whose named documents have no candidate. "Who wrote" and "when was it published" are answered by
+   the document's byline or date line, which no training set has.
+4. False premises: a close sentence that negates what the question presupposes ("Why did the study
+   find ..."), says the opposite ("increase" for "decrease") or gives another figure is quoted as a
+   correction.
+5. Composition: the best sentence, the one right after it when its probability is at least half the
+   best's, and runners-up of the same document within 10 %; one sentence per document when the
+   question spans documents, always one for each document it names. Repeats and cross-references are
+   left out; a sentence that opens with an anaphor ("It", "This") brings its predecessor along.
 """
 
 from __future__ import annotations
@@ -74,9 +61,8 @@ from assistant.retrieval import ChunkInfo, LexicalIndex, analyse
 from assistant.scorer import default_scorer, sigmoid
 
 # Hand-set, not learned: the rules that abstain before any sentence is weighed, the composition of an
-# answer from ranked sentences, and the "blend" score (one input of the learned sentence model, which
-# decides how much it counts). Whether to answer at all is the learned answer model's decision
-# (`assistant.scorer`, trained by evals/train_scorer.py on public benchmarks, not on the golden set).
+# answer, and the "blend" score (an input of the learned sentence model, which decides how much it
+# counts). Whether to answer at all is the learned answer model's decision (`assistant.scorer`).
 COMMON_IDF = 0.2  # 'only common': every corpus word of the question is this common (idf against the rarest's)
 # The two composition shares: checked on the SQuAD training questions by evals/sweep_composer.py (README).
 RUNNER_UP = 0.9  # extra sentences must have at least this fraction of the best one's probability
@@ -100,8 +86,7 @@ _SECTION_LABEL = re.compile(
     r"|discussion|introduction)\s+(?=[A-Z])",
     re.I,
 )
-# Answer types measured in figures, units or dates: whether the best sentence holds one is an input of the
-# answer model (`measured_unevidenced`).
+# Answer types measured in figures, units or dates (the answer model's input `measured_unevidenced`).
 MEASURED_TYPES = frozenset({"number", "dose", "percent", "money", "duration", "date"})
 _CROSS_REFERENCE = re.compile(
     r"^(for (more|further) (information|details|reading)\b|see also\b|read more\b|learn more\b"
@@ -137,22 +122,16 @@ class _Sentence:
 
 @dataclass
 class Ranking:
-    """What the answerer made of a question and its passages, before deciding to answer or abstain.
-
-    `sentences` are the candidates (of the named documents, when the question names any), best first
-    by the learned sentence model; `detail` is set when a rule abstains before any sentence is
-    weighed (the question names documents but asks nothing of them, no candidate at all);
-    `answer_features` are the learned answer model's inputs and `confidence` its output.
-    """
+    """What the answerer made of a question and its passages, before deciding to answer or abstain."""
 
     question: Question
-    sentences: list[_Sentence] = field(default_factory=list)
-    detail: str = ""
+    sentences: list[_Sentence] = field(default_factory=list)  # of the named documents if any; best first
+    detail: str = ""  # why a rule abstained before any sentence was weighed
     missing_share: float = 0.0
     missing_names: list[str] = field(default_factory=list)  # question words the corpus lacks that name something
     only_common: bool = False  # the question's corpus words are all in nearly every passage
-    answer_features: dict[str, float] = field(default_factory=dict)
-    confidence: float = 0.0
+    answer_features: dict[str, float] = field(default_factory=dict)  # the learned answer model's inputs
+    confidence: float = 0.0  # ... and its output
 
 
 # What a metadata line answers for: a byline by its label (`cleaning.BYLINE`), a venue line as a whole.
@@ -331,7 +310,7 @@ class ExtractiveAnswerer:
         text = sentence.text.strip()
         # A short line can answer a "when" or "which journal" question ("Lancet 2019 March").
         evidence = question.answer_type in {"date", "venue", "number"} and sentence.evidence
-        if text.rstrip(".") == sentence.passage.title.rstrip("."):
+        if _is_title_line(sentence):
             return question.answer_type == "title"  # the title answers "what is the headline", nothing else
         if text.endswith("?"):
             return False  # "Q: What are the side effects?" asks; the next sentence answers
@@ -377,8 +356,7 @@ class ExtractiveAnswerer:
                 elif matches(term, sentence.terms) or (sentence.evidence and term in question.focus):
                     own += weight
                 elif question.asks_result and term in question.critical and matches(term, doc_terms):
-                    # "What did the 2019 MRI study find": the names pick the study; its result
-                    # need not repeat them.
+                    # "What did the 2019 MRI study find": the names pick the study; the result need not repeat them.
                     own += weight
                 elif matches(term, sentence.section):
                     section += weight
@@ -416,8 +394,7 @@ class ExtractiveAnswerer:
     def _grounded(self, question: Question, sentence: _Sentence) -> bool:
         """Names, acronyms and numbers of the question occur in the sentence's document."""
         if question.multi:
-            # "the survey and the follow-up study": a question across documents
-            # names each of them, so no single document must hold every name.
+            # A question across documents names each of them: no single document must hold every name.
             return True
         doc_terms = self._documents.of(sentence.passage.source).terms
         return all(matches(t, doc_terms) for t in question.critical if self.lexical.bm25.contains(t))
@@ -468,8 +445,7 @@ class ExtractiveAnswerer:
         by_rule = sorted(ranked, key=lambda s: (-s.score, s.rank, s.start))
         # A question about something the corpus never mentions cannot be contradicted by it.
         conflicts = [] if ranking.missing_names else [self._premise_conflict, self._number_conflict]
-        # The contradicting sentence must be one the sentence model ranks near the top: a negation in a
-        # sentence it deems unrelated contradicts nothing.
+        # Only a sentence the model ranks near the top contradicts: a negation in an unrelated one does not.
         found = [find(question, by_rule) for find in conflicts]
         if premise := next((s for s in found if any(s is near for near in ranked[:PREMISE_RANK])), None):
             preface = "No" if question.yes_no else "The corpus contradicts the premise"
@@ -478,8 +454,7 @@ class ExtractiveAnswerer:
         about_document = bool(question.asked - _WHEN_WORDS)
         metadata = [s for s in ranked if about_document and self._answers_about_document(question, s)]
         if metadata:
-            # "Who wrote ...", "When was ... published": the document's byline or date line says. No
-            # training set has such lines, so the learned models do not judge them.
+            # "Who wrote", "When was it published": the byline or date line says (no training set has those).
             return self._compose(base, metadata[:1], reason="")
         if question.answer_type and not any(s.features["evidence"] for s in ranked):
             # "How many ...?" and no candidate holds a number at all, "Who ...?" and none holds a name,
@@ -570,8 +545,7 @@ class ExtractiveAnswerer:
 
     def _learned(self, question: Question, sentences: list[_Sentence], ranking: Ranking) -> None:
         """Features, sentence probabilities and the answer model's confidence (`assistant.scorer`)."""
-        # Words that named a document ("the Reuters article") pick the document; they are not what
-        # the sentence must say, so the features leave them out.
+        # Words that named a document ("the Reuters article") pick it; the features leave them out.
         ordered = [t for t in question.terms if t not in question.selectors] or question.terms
         pairs = set(pairwise(ordered))
         best_dense = max(s.dense for s in sentences)
@@ -731,8 +705,7 @@ class ExtractiveAnswerer:
         return None
 
     def _select(self, question: Question, ranked: list[_Sentence]) -> list[_Sentence]:
-        # A sentence that repeats one ranked above it ("- Further research is needed ..." in a list of
-        # takeaways and again in the text) is quoted once.
+        # A sentence that repeats one ranked above it (a takeaway repeated in the text) is quoted once.
         ranked = [s for i, s in enumerate(ranked) if not any(_repeats(s, other) for other in ranked[:i])]
         best = ranked[0]
         chosen = [best]

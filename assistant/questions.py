@@ -45,9 +45,8 @@ _NUMBER = NUMBER.pattern
 _NOT_A_YEAR = rf"\b(?!(?:19|20)\d{{2}}\b){_NUMBER}"
 # A number written on its own: not part of a name or a compound ("3T", "COVID-19", "12-week").
 STANDALONE_NUMBER = re.compile(rf"(?<![\w.,-]){_NUMBER}(?![\w-])")
-# A number a question states ("about 70% of patients"), with the sign or word that makes it a
-# percentage: not part of a name or a compound ("3T", "3-month"), and not a year ("in 1766" dates what it
-# asks about; a document that gives another year does not contradict it).
+# A number a question states ("about 70% of patients"), with its percent sign or word; not part of a name
+# or a compound ("3T", "3-month"), nor a year ("in 1766" dates what it asks about and asserts no figure).
 ASSERTED_NUMBER = re.compile(rf"(\b(?!(?:1\d|20)\d{{2}}\b){_NUMBER})(?![\w./-])\s*(%|percent\b|per cent\b)?")
 
 # Answer types and the evidence a sentence needs to answer them.
@@ -190,8 +189,7 @@ DRUG_LIKE = re.compile(
     r"|barbital|profen|dronate|tidine|prazole|afil|triptan|setron|lukast)$"
 )
 # A question across documents names them in the plural ("these studies", "which write-ups") or asks what
-# "both" or "each" say ("the Scientific Reports paper" is one); "each other", "or both?" and "the most
-# common" ask of one passage.
+# "both" or "each" say; "each other", "or both?" and "the most common" ask of one passage.
 _MULTI = re.compile(
     r"\b(the|these|those|all|both|various|different|several|many|most|other|which|two|three|four)\s+"
     r"([\w'-]+,?\s+){0,5}?(?-i:studies|articles|documents|sources|papers|write-?ups|pieces|reports|abstracts|reviews)\b"
@@ -229,11 +227,6 @@ class Question:
     named_sources: list[str] = field(default_factory=list)  # documents the question names ("the survey article")
     selectors: set[str] = field(default_factory=set)  # the terms that named them
     asked: set[str] = field(default_factory=set)  # words a byline or venue line answers for (set by the answerer)
-
-
-def content_words(text: str) -> list[str]:
-    """The words of `text` that carry its topic (not question words or stop words)."""
-    return [w for w in WORD.findall(text) if w.lower().strip("'’") not in QUESTION_WORDS]
 
 
 def parse(text: str) -> Question:
@@ -349,7 +342,8 @@ def focus_head(text: str) -> str:
 
 def is_follow_up(text: str) -> bool:
     """Whether a question seems to lean on earlier turns (pronouns, 'the study', or very short)."""
-    return bool(ANAPHORA.search(text)) or len(content_words(text)) <= 2
+    topical = [w for w in WORD.findall(text) if w.lower().strip("'’") not in QUESTION_WORDS]
+    return bool(ANAPHORA.search(text)) or len(topical) <= 2
 
 
 _STARTS_QUESTION = (

@@ -143,15 +143,6 @@ class DocumentNames:
         frequency = Counter(term for terms in self.names.values() for term in terms)
         return {t: math.log(len(self.names) / n) for t, n in frequency.items()}
 
-    @classmethod
-    def from_texts(cls, documents: Iterable[tuple[str, str, str, str, str]]) -> DocumentNames:
-        """From (source, title, publisher, author, text) rows; a text may be any part of its document."""
-        rows = list(documents)
-        defined: dict[str, dict[str, set[str]]] = {}
-        for source, _, _, _, text in rows:
-            defined.setdefault(source, {}).update(acronyms(text))
-        return cls([(r[0], r[1], r[2], r[3]) for r in rows], defined)
-
     def resolve(self, question: str) -> Reference:
         """The documents the question names, if it names any (see the module docstring)."""
         matches = list(_REFERENCE.finditer(question))

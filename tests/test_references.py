@@ -11,7 +11,7 @@ from assistant.chunking import heading_at, is_heading, section_headings
 from assistant.pipeline import Assistant, combine
 from assistant.questions import parse
 from assistant.records import Answer, Citation
-from assistant.references import DocumentNames
+from assistant.references import DocumentNames, acronyms
 from tests.conftest import write_corpus
 
 MTR = "magnetization-transfer-imaging-trd-radiology.txt"
@@ -33,9 +33,14 @@ ROWS = [
 ]
 
 
+def names_of(rows: list[tuple[str, str, str, str, str]]) -> DocumentNames:
+    """Names from (source, title, publisher, author, text) rows, each text read for the acronyms it defines."""
+    return DocumentNames([row[:4] for row in rows], {row[0]: acronyms(row[4]) for row in rows})
+
+
 @pytest.fixture
 def names() -> DocumentNames:
-    return DocumentNames.from_texts(ROWS)
+    return names_of(ROWS)
 
 
 @pytest.mark.parametrize(
@@ -71,7 +76,7 @@ def test_phrases_that_name_no_particular_document_select_nothing(names: Document
 
 def test_one_documents_names_are_worked_out_without_every_documents() -> None:
     """`of` reads only the document asked for, and agrees with the table of every document's names."""
-    names = DocumentNames.from_texts(ROWS)
+    names = names_of(ROWS)
     first = ROWS[0][0]
     assert names.of(first) and names.of("not-in-the-corpus.txt") == set()
     assert "names" not in vars(names)  # the table of every document was not built
@@ -79,7 +84,7 @@ def test_one_documents_names_are_worked_out_without_every_documents() -> None:
 
 
 def test_a_single_document_corpus_has_nothing_to_select() -> None:
-    assert not DocumentNames.from_texts(ROWS[:1]).resolve("What does the brain-network article say?")
+    assert not names_of(ROWS[:1]).resolve("What does the brain-network article say?")
 
 
 TEXT = (
