@@ -15,6 +15,12 @@ shares. Per pair: answerable questions whose answer holds a gold answer (`bench_
 abstentions fail), and the median words of the answers given (abstentions left out), over all questions
 and over the answerable ones. Abstaining does not depend on the shares, so unanswerable questions are not
 scored here. The golden and held-out sets are not read.
+
+`--clauses` measures instead what quoting a clause rather than the whole best sentence would save: the best
+sentence is cut at commas, semicolons, colons, dashes and brackets, and only the segments from the first to the
+last that hold a question term are kept, widened by `before` / `after` segments, when the sentence has at least
+`from` words. Per window: the answerable questions whose best sentence holds a gold answer, how many still do
+once cut, and the median words of the best sentences, cut, over all answerable questions.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may be fetched from a mo
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import argparse
+import re
 import statistics
 import sys
 from pathlib import Path
@@ -35,10 +42,40 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "evals"))
 
 import bench_qa  # noqa: E402
-from train_scorer import SQUAD, squad_articles, squad_questions  # noqa: E402
+from train_scorer import SQUAD, contains_gold, squad_articles, squad_questions  # noqa: E402
 
 from assistant import answering  # noqa: E402
 from assistant.embedding import Embedder  # noqa: E402
+from assistant.retrieval import analyse  # noqa: E402
+
+_SEGMENT = re.compile(r"[^,;:()—–]+[,;:()—–]*")
+WINDOWS = ((0, 0, 0), (0, 1, 0), (1, 1, 0), (1, 2, 0), (1, 1, 20), (1, 1, 30))  # (before, after, from)
+
+
+def clause(text: str, terms: set[str], before: int, after: int, least: int) -> str:
+    """`text` cut to the segments that hold a question term, widened by `before` and `after` (see --clauses)."""
+    segments = _SEGMENT.findall(text)
+    hits = [i for i, segment in enumerate(segments) if set(analyse(segment)) & terms]
+    if len(text.split()) < least or len(segments) < 2 or not hits:
+        return text
+    return "".join(segments[max(0, hits[0] - before) : hits[-1] + 1 + after]).strip()
+
+
+def clause_table(ranked: list[tuple[dict[str, Any], Any, dict[str, Any], Any]]) -> None:
+    """The --clauses table (see the module docstring)."""
+    print("| before | after | from words | best sentence holds gold | ... once cut | median words, cut |")
+    print("|---|---|---|---|---|---|")
+    best = [(q, r.sentences[0].text, set(r.question.terms)) for q, _, _, r in ranked if q["answerable"] and r.sentences]
+    for before, after, least in WINDOWS:
+        held = kept = 0
+        words = []
+        for q, text, terms in best:
+            cut = clause(text, terms, before, after, least)
+            words.append(len(cut.split()))
+            if contains_gold(text, q["golds"]):
+                held += 1
+                kept += contains_gold(cut, q["golds"])
+        print(f"| {before} | {after} | {least} | {held} | {kept} | {statistics.median(words)} |", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--articles", type=int, default=None, help="only the first N articles (tests)")
     parser.add_argument("--questions", type=int, default=None, help="only the first N questions (tests)")
     parser.add_argument("--work", type=Path, default=bench_qa.WORK.parent / "composer", help="corpus and index")
+    parser.add_argument("--clauses", action="store_true", help="measure quoting clauses instead (docstring)")
     args = parser.parse_args(argv)
     articles = squad_articles(SQUAD, args.articles)
     questions = squad_questions(articles)[: args.questions]
@@ -62,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         arguments = context.answer_arguments()
         ranked.append((q, context.passages, arguments, answerer.rank(q["question"], context.passages, **arguments)))
     bench_qa.log(f"{len(ranked)} questions ranked")
+    if args.clauses:
+        clause_table(ranked)
+        return 0
     shipped = (answering.RUNNER_UP, answering.ADJACENT_SHARE)
     rank = answerer.rank
     print(f"SQuAD 2.0 dev half, {len(questions)} questions, fold scorers (shipped: {shipped[0]}, {shipped[1]})")

@@ -107,6 +107,21 @@ def test_composer_sweep_runs_on_a_slice(tmp_path: Path) -> None:
     assert words[(1.01, 1.01)] <= words[(1.01, 0.3)] and words[(1.01, 1.01)] <= words[(0.5, 1.01)]
 
 
+def test_the_clause_measurement_keeps_the_segments_that_hold_question_words() -> None:
+    """`sweep_composer.py --clauses` cuts a sentence to its segments from the first to the last question word."""
+    sys.path.insert(0, str(REPO / "evals"))
+    from sweep_composer import clause
+
+    from assistant.retrieval import analyse
+
+    text = "In Yuan poetry, the main development was the qu, which most poets of the era used."
+    terms = set(analyse("What form of poetry was developed in the Yuan?"))
+    assert clause(text, terms, 0, 0, 0) == "In Yuan poetry, the main development was the qu,"
+    assert clause(text, terms, 0, 1, 0) == text  # one segment more
+    assert clause(text, terms, 0, 0, 30) == text  # shorter than 30 words: left whole
+    assert clause(text, set(analyse("glassmaking")), 0, 0, 0) == text  # no question word: left whole
+
+
 @pytest.mark.slow
 def test_reranker_experiment_runs_on_a_slice() -> None:
     """evals/train_reranker.py (the cross-encoder measurement) runs on 4 articles and prints its table."""
