@@ -170,6 +170,11 @@ def asked_metadata(question: Question) -> set[str]:
     return {t for t in question.terms if t in _META_VOCABULARY and "-" not in question.words_for.get(t, t)}
 
 
+def asks_about_documents(question: Question) -> bool:
+    """Whether it asks about the documents themselves ("who wrote"); "What year did the trial start?" does not."""
+    return bool(asked_metadata(question) - _WHEN_WORDS)
+
+
 def opposites(terms: list[str] | set[str]) -> list[tuple[str, str]]:
     """(word, its opposite) for the question's words whose opposite it does not also say ("higher", not "lower")."""
     return [(t, ANTONYMS[t]) for t in terms if t in ANTONYMS and ANTONYMS[t] not in terms]
@@ -325,9 +330,9 @@ class ExtractiveAnswerer:
             return False  # "which journal": not a date line, though the question says "published"
         words = WORD.findall(text)
         ends = text.endswith((".", "!", '"', "”", ")"))
-        byline = bool(meta) and label is not None  # "Written by ...": answers who or when
-        if not ends and (len(words) < 5 or is_title_case(words)) and not byline and not evidence:
-            return False  # a heading
+        # A heading, unless it is a byline, date or venue line that answers what was asked (above).
+        if not ends and (len(words) < 5 or is_title_case(words)) and not meta and not evidence:
+            return False
         # A title ending like a sentence capitalises every content word ("In 1931 Japan conquered Manchuria." does not).
         return not (ends and len(words) < 12 and is_title_case(words, 1.0) and not evidence)
 
@@ -451,11 +456,11 @@ class ExtractiveAnswerer:
             preface = "No" if question.yes_no else "The corpus contradicts the premise"
             return self._compose(base, [premise], reason="false premise", preface=preface)
         # "What year did the trial start?" asks about the world, not the document: a year alone is not enough.
-        about_document = bool(question.asked - _WHEN_WORDS)
-        metadata = [s for s in ranked if about_document and self._answers_about_document(question, s)]
+        metadata = [s for s in ranked if asks_about_documents(question) and self._answers_about_document(question, s)]
         if metadata:
-            # "Who wrote", "When was it published": the byline or date line says (no training set has those).
-            return self._compose(base, metadata[:1], reason="")
+            # "Who wrote", "When were these published": each document's byline or date line (no training set has those).
+            firsts = [s for s in metadata if s is next(m for m in metadata if m.passage.source == s.passage.source)]
+            return self._compose(base, firsts[: self.max_sentences] if question.multi else metadata[:1], reason="")
         if question.answer_type and not any(s.features["evidence"] for s in ranked):
             # "How many ...?" and no candidate holds a number at all, "Who ...?" and none holds a name,
             # "Which journal ...?" and none names a venue: nothing here can answer it (README, "No name anywhere").
@@ -484,17 +489,14 @@ class ExtractiveAnswerer:
     ) -> Ranking:
         """The candidate sentences of `passages`, weighed by the learned models (see `Ranking`).
 
-        `retrieval_query` is the question as retrieved (a follow-up folds in the conversation).
-        `context_critical` are names and acronyms a follow-up inherits from the conversation: the
-        answering sentence's document must contain them too. `focus` are the sources the
-        conversation was about; their sentences get a small bonus. `reference` is what the
-        question's document references resolved to (resolved here when not given): the answer
-        comes from the named documents, and the words that named them need not be in it.
-        `restatements` keeps sentences that say nothing beyond the question's own words, which an
-        answer skips and a judge of a statement needs (they are its best evidence).
+        `retrieval_query`: the question as retrieved (a follow-up folds in the conversation).
+        `context_critical`: names a follow-up inherits, which the answering sentence's document must hold.
+        `focus`: the sources the conversation was about (a small bonus). `reference`: what the question's
+        document references resolved to (resolved here when not given); the answer comes from those
+        documents, and the words that named them need not be in it. `restatements` keeps sentences that
+        say nothing beyond the question's own words (a judge needs them as evidence; answers skip them).
 
-        This is the part of answering that training reads (`evals/train_scorer.py`): the features
-        of every candidate, before any decision.
+        Training reads this (`evals/train_scorer.py`): the features of every candidate, before any decision.
         """
         question = self.parse(question_text, reference, context_critical)
         ranking = Ranking(question)

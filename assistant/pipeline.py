@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from assistant.answering import ExtractiveAnswerer
+from assistant.answering import ExtractiveAnswerer, asks_about_documents
 from assistant.chunking import encoding, sentence_spans
 from assistant.embedding import Embedder
 from assistant.errors import BackendError, QuestionError
@@ -410,6 +410,13 @@ class Assistant:
             reference.sources = [s for s in reference.sources if s in sources]
         if parsed.multi or len(reference.sources) > 1:
             passages = self._spread(query, depth, reference.sources or sources)
+            if asks_about_documents(parsed):
+                # "When were these articles published?": the opening (byline, date line) of each of the first
+                # `depth` documents that retrieval reaches three times as deep.
+                have = {p.chunk_id for p in passages}
+                pool = self._retrieve(query, k=depth * 3, sources=reference.sources or sources)
+                reached = list(dict.fromkeys(p.source for p in passages + pool))[:depth]
+                passages += [p for p in self.retriever.openings(reached) if p.chunk_id not in have]
         else:
             # A question after a number, date or name looks deeper: the sentence holding it may
             # rank below passages that merely share the topic.

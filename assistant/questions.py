@@ -120,8 +120,8 @@ _TYPE_PATTERNS = {
     ),
     "duration": re.compile(r"\bhow long\b|\bfor how many (days|weeks|months|years)\b|\bhow soon\b", re.I),
     "venue": re.compile(
-        r"\b(which|what) (\w+ )?(journal|publication|magazine|outlet|website|publisher|newspaper)\b"
-        r"|\bname of the (journal|publication|magazine|outlet|website|publisher|newspaper)\b"
+        r"\b(which|what) (\w+ )?(journal|publication|magazine|outlet|website|publisher|newspaper)s?\b"
+        r"|\bname of the (journal|publication|magazine|outlet|website|publisher|newspaper)s?\b"
         # "Published in what city?" asks for a place: "in what" names a venue only with a venue noun (above).
         r"|\b(published|reported|appeared) by (what|which|whom)\b|\bwhere was (it|this|the \w+) published\b",
         re.I,

@@ -294,6 +294,15 @@ class LexicalIndex:
         """Chunk id -> its place in `chunks`."""
         return {c.chunk_id: i for i, c in enumerate(self.chunks)}
 
+    @cached_property
+    def openings(self) -> dict[str, int]:
+        """Source -> the place in `chunks` of its first chunk (where a byline or date line stands)."""
+        first: dict[str, int] = {}
+        for i, chunk in enumerate(self.chunks):
+            if chunk.source not in first or chunk.start < self.chunks[first[chunk.source]].start:
+                first[chunk.source] = i
+        return first
+
     def _rows(self) -> tuple[np.ndarray, np.ndarray]:
         """The chunks as saved, and the offset where each one ends.
 
@@ -494,6 +503,12 @@ class Retriever:
                     self._recent.pop(next(iter(self._recent)))
         return vector
 
+    def openings(self, sources: Sequence[str]) -> list[Passage]:
+        """The first chunk of each of these documents, as passages (score 0: no retriever chose them)."""
+        lexical = self.lexical
+        places = [lexical.openings[source] for source in sources if source in lexical.openings]
+        return [_passage(lexical.chunks[i], 0.0) for i in places]
+
     def search(self, query: str, k: int | None = None, sources: Sequence[str] | None = None) -> list[Passage]:
         """The k best passages for `query`, fused from both retrievers."""
         k = k or self.settings.k
@@ -509,19 +524,22 @@ class Retriever:
         passages: list[Passage] = []
         for chunk_id, score in fused[:k]:
             info = lexical.chunks[lexical.position[chunk_id]]
-            passages.append(
-                Passage(
-                    chunk_id=chunk_id,
-                    source=info.source,
-                    title=info.title,
-                    text=info.text,
-                    start=info.start,
-                    end=info.end,
-                    score=score,
-                    dense=dense_scores.get(chunk_id),
-                    lexical=bm25_scores.get(chunk_id),
-                    publisher=info.publisher,
-                    date=info.date,
-                )
-            )
+            passages.append(_passage(info, score, dense_scores.get(chunk_id), bm25_scores.get(chunk_id)))
         return passages
+
+
+def _passage(info: ChunkInfo, score: float, dense: float | None = None, lexical: float | None = None) -> Passage:
+    """A chunk of the index as a retrieved passage."""
+    return Passage(
+        chunk_id=info.chunk_id,
+        source=info.source,
+        title=info.title,
+        text=info.text,
+        start=info.start,
+        end=info.end,
+        score=score,
+        dense=dense,
+        lexical=lexical,
+        publisher=info.publisher,
+        date=info.date,
+    )

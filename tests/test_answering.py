@@ -120,6 +120,19 @@ def test_byline_answers_who_wrote_it(seed_assistant: Assistant) -> None:
     assert result.citations[0].source == ISHA
 
 
+def test_a_question_about_several_documents_gets_each_ones_date_line(seed_assistant: Assistant) -> None:
+    """Each document's opening is read for its date or venue line, though retrieval ranks other passages first."""
+    result = seed_assistant.answer("When were these articles published?")
+    assert {c.source for c in result.citations} == {ISHA, MTR}
+    assert "February 29, 2024" in result.text and "Radiology 2017 August" in result.text
+
+
+def test_a_venue_line_answers_whether_a_journal_published_it(seed_assistant: Assistant) -> None:
+    """A venue line is no heading to a yes-or-no question about the journal."""
+    result = seed_assistant.answer("Was the Radiology study published in a journal?")
+    assert not result.abstained and result.citations[0].text == "Radiology 2017 August"
+
+
 def test_metadata_lines_answer_for_who_and_when_and_sentences_do_not() -> None:
     """A byline answers for its label's kind, a venue line for the journal; a sentence with a year for nothing."""
     assert "author" in metadata_terms("Authors: Jane Doe, John Roe")

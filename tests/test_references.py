@@ -112,6 +112,7 @@ def test_headings_are_short_title_lines_and_faq_questions_not_bylines_or_the_tit
         ("Has it been updated? If so, when?", "date"),
         ("What is the name of the journal that published the study?", "venue"),
         ("Which news outlet reported the study?", "venue"),
+        ("Which journals were the studies published in?", "venue"),
         ("The scriptures were first published in what city?", "place"),  # "published in what" + a place noun
         ("Published by whom?", "venue"),
         ("Why did the price of oil rise?", ""),  # asks for a cause: "price" is its topic
