@@ -409,13 +409,13 @@ class Assistant:
         if sources:
             reference.sources = [s for s in reference.sources if s in sources]
         if parsed.multi or len(reference.sources) > 1:
-            passages = self._spread(query, depth, reference.sources or sources)
+            pool = self._retrieve(query, k=depth * 3, sources=reference.sources or sources)
+            passages = _spread(pool, depth)
             if asks_about_documents(parsed):
                 # "When were these articles published?": the opening (byline, date line) of each of the first
-                # `depth` documents that retrieval reaches three times as deep.
+                # `depth` documents in the same pool.
                 have = {p.chunk_id for p in passages}
-                pool = self._retrieve(query, k=depth * 3, sources=reference.sources or sources)
-                reached = list(dict.fromkeys(p.source for p in passages + pool))[:depth]
+                reached = list(dict.fromkeys(p.source for p in pool))[:depth]
                 passages += [p for p in self.retriever.openings(reached) if p.chunk_id not in have]
         else:
             # A question after a number, date or name looks deeper: the sentence holding it may
@@ -536,19 +536,6 @@ class Assistant:
             yield item
         raise BackendError(f"{generative.where} ended without an answer")  # pragma: no cover
 
-    def _spread(self, query: str, k: int, sources: Sequence[str] | None) -> list[Passage]:
-        """Passages for a question across documents: the best k, at most two per document."""
-        pool = self._retrieve(query, k=k * 3, sources=sources)
-        picked: list[Passage] = []
-        per_source: dict[str, int] = {}
-        for passage in pool:
-            if per_source.get(passage.source, 0) < 2:
-                picked.append(passage)
-                per_source[passage.source] = per_source.get(passage.source, 0) + 1
-            if len(picked) == k:
-                break
-        return picked
-
     @property
     def chain(self) -> Runnable[dict[str, Any], Answer]:
         """The answering chain as a LangChain runnable: {"question", "history"?} -> Answer."""
@@ -558,6 +545,19 @@ class Assistant:
             return self.answer(inputs["question"], history=inputs.get("history"), sources=inputs.get("sources"))
 
         return RunnableLambda(run, name="cited_answer")
+
+
+def _spread(pool: list[Passage], k: int) -> list[Passage]:
+    """Passages for a question across documents: the best k of `pool`, at most two per document."""
+    picked: list[Passage] = []
+    per_source: dict[str, int] = {}
+    for passage in pool:
+        if per_source.get(passage.source, 0) < 2:
+            picked.append(passage)
+            per_source[passage.source] = per_source.get(passage.source, 0) + 1
+        if len(picked) == k:
+            break
+    return picked
 
 
 def selected_passages(

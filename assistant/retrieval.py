@@ -295,7 +295,7 @@ class LexicalIndex:
         return {c.chunk_id: i for i, c in enumerate(self.chunks)}
 
     @cached_property
-    def openings(self) -> dict[str, int]:
+    def first_chunk(self) -> dict[str, int]:
         """Source -> the place in `chunks` of its first chunk (where a byline or date line stands)."""
         first: dict[str, int] = {}
         for i, chunk in enumerate(self.chunks):
@@ -506,7 +506,7 @@ class Retriever:
     def openings(self, sources: Sequence[str]) -> list[Passage]:
         """The first chunk of each of these documents, as passages (score 0: no retriever chose them)."""
         lexical = self.lexical
-        places = [lexical.openings[source] for source in sources if source in lexical.openings]
+        places = [lexical.first_chunk[source] for source in sources if source in lexical.first_chunk]
         return [_passage(lexical.chunks[i], 0.0) for i in places]
 
     def search(self, query: str, k: int | None = None, sources: Sequence[str] | None = None) -> list[Passage]:
