@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from assistant.models import model_path
 from assistant.pipeline import Assistant
 from assistant.scorer import ANSWER_FEATURES, SENTENCE_FEATURES, Scorer, default_scorer, fit_logistic
 from tests.conftest import REPO
@@ -155,3 +156,20 @@ def test_sentence_model_alternatives_run_on_a_slice() -> None:
     rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and line[2:3].isalpha()]
     assert len(rows) == 5  # the header and four models
     assert all(0.0 <= float(line.rsplit("|", 2)[1]) <= 1.0 for line in rows[1:])
+
+
+@pytest.mark.slow
+def test_graded_verifier_measurement_runs_on_a_slice() -> None:
+    """evals/explore_verifier.py scores every decision on a few questions with the small local model."""
+    if not model_path("smollm2-135m").is_file():
+        pytest.skip("run `assistant models install smollm2-135m`")
+    command = [sys.executable, str(REPO / "evals" / "explore_verifier.py"), "--articles", "2", "--questions", "8"]
+    command += ["--model", "smollm2-135m"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "8 training questions, 2 articles, model smollm2-135m" in done.stdout
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and line[2:3].isalpha()]
+    assert len(rows) == 7  # the header and six decisions
+    for line in rows[1:]:
+        answerable, unanswerable, overall = (cell.strip() for cell in line.split("|")[2:5])
+        assert answerable.endswith("/4") and unanswerable.endswith("/4") and 0.0 <= float(overall) <= 1.0
