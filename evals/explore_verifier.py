@@ -1,6 +1,6 @@
 """The language-model verifier, graded instead of yes/no: does its log-odds decide better than its verdict?
 
-Run from the repo root (about 20 minutes on 2 cores with the default model; needs `assistant models install`
+Run from the repo root (about 30 minutes on 2 cores with the default model; needs `assistant models install`
 for the model and the `bench` extra for scikit-learn):
     .venv/bin/python evals/explore_verifier.py [--questions 300] [--model qwen2.5-coder-1.5b] [--articles N]
 
@@ -12,7 +12,8 @@ temperature 0) then reads each answer's cited spans, as `assistant/verifying.py`
 keeps log P(yes) - log P(no) of its first token, under the shipped prompt and under a stricter variant.
 
 Rows, each scored on one pair of articles with whatever it chooses (a threshold, two weights) chosen on the
-other six (4 folds, as `train_scorer.py` splits them); answerable passes when the answer was given and holds a
+other six (4 folds: the articles in name order, two by two; with one pair only, as in the tests' slice,
+in-sample); answerable passes when the answer was given and holds a
 gold answer, unanswerable when it was not given:
 - the scorer's own threshold (the default answerer), and the same with the shipped verifier's verdict;
 - the verdict alone, on every answer;
@@ -151,21 +152,20 @@ def chosen(train: list[dict[str, Any]], test: list[dict[str, Any]], features: li
     def x(rows: list[dict[str, Any]]) -> np.ndarray:
         return np.array([[logit(r["confidence"]) if f == "confidence" else r[f] for f in features] for r in rows])
 
-    def values(rows: list[dict[str, Any]]) -> list[float]:
-        given = [r for r in rows if r["given"]]
-        if not given:
-            return [-math.inf] * len(rows)
-        out = iter(model.decision_function(x(given)) if model is not None else x(given)[:, 0])
-        return [float(next(out)) if r["given"] else -math.inf for r in rows]
-
     fitted = [r for r in train if r["given"]]
     labels = [r["right"] for r in fitted]
-    model = None
-    if len(features) > 1 and 0 < sum(labels) < len(labels):
-        model = LogisticRegression().fit(x(fitted), labels)
-    scores = values(train)
+    two = len(features) > 1 and 0 < sum(labels) < len(labels)
+    model = LogisticRegression().fit(x(fitted), labels) if two else None
+
+    def value(r: dict[str, Any]) -> float:
+        if not r["given"]:
+            return -math.inf
+        row = x([r])
+        return float(model.decision_function(row)[0]) if model is not None else float(row[0, 0])
+
+    scores = [value(r) for r in train]
     best = max(np.arange(-4.0, 4.0, 0.05), key=lambda t: balanced(score(train, [s > t for s in scores])))
-    return [s > best for s in values(test)]
+    return [value(r) > best for r in test]
 
 
 def main(argv: list[str] | None = None) -> int:
