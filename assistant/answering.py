@@ -439,8 +439,13 @@ class ExtractiveAnswerer:
 
     # --- answering -----------------------------------------------------------------------------
 
-    def answer(self, question_text: str, passages: list[Passage], **arguments: Any) -> Answer:
-        """Answer `question_text` from `passages` (already retrieved, best first); `arguments` are `rank`'s."""
+    def answer(
+        self, question_text: str, passages: list[Passage], *, threshold: float | None = None, **arguments: Any
+    ) -> Answer:
+        """Answer `question_text` from `passages` (already retrieved, best first); `arguments` are `rank`'s.
+
+        `threshold` replaces the answer model's own (-inf: a verifier decides instead, see `verifying.py`).
+        """
         standalone = arguments.get("retrieval_query") or ""
         base = Answer(question_text, "", abstained=True, standalone_question=standalone, passages=passages)
         ranking = self.rank(question_text, passages, **arguments)
@@ -465,7 +470,7 @@ class ExtractiveAnswerer:
             # "How many ...?" and no candidate holds a number at all, "Who ...?" and none holds a name,
             # "Which journal ...?" and none names a venue: nothing here can answer it (README, "No name anywhere").
             return self.abstain(base, f"the documents do not give {ANSWER_NOUNS[question.answer_type]} for that")
-        if ranking.confidence < self.scorer.threshold:
+        if ranking.confidence < (self.scorer.threshold if threshold is None else threshold):
             if ranking.missing_names:
                 detail = f"none of the documents mention {', '.join(ranking.missing_names)}"
             elif not ranked[0].features["grounded"]:

@@ -28,7 +28,8 @@ from assistant.chunking import encoding
 from assistant.citing import ABSTAIN_PHRASE, check
 from assistant.errors import BackendError
 from assistant.llm import describe, stream_text
-from assistant.records import Answer, Citation, Passage, abstention_text
+from assistant.questions import parse
+from assistant.records import Answer, Passage
 from assistant.settings import LLMSettings
 
 SYSTEM = f"""You answer questions about documents, using only the numbered passages you are given.
@@ -38,11 +39,17 @@ Rules:
 - Use only facts stated in the passages. Do not use anything else you know.
 - Write at most four short sentences. After each sentence put the id of the passage that supports \
 it in square brackets, like [1] or [2][3].
-- If the question asks yes or no, start with "Yes.", "No." or "Maybe." (when the passages are mixed \
-or not settled), then give the supporting facts.
 - If the passages do not contain the answer, reply exactly: {ABSTAIN_PHRASE}"""
 
-QUESTION = "{passages}\n\n{earlier}Question: {question}\nAnswer from the passages above, with [id] after each sentence."
+QUESTION = (
+    "{passages}\n\n{earlier}Question: {question}\nAnswer from the passages above, with [id] after each sentence.{form}"
+)
+# Only for a question the answerer parses as yes / no: given to every question, a small model opened
+# answers to "what" and "why" questions with "Yes." too.
+YES_NO = (
+    ' It is a yes-or-no question: start with "Yes.", "No." or "Maybe." (when the passages are mixed or not '
+    "settled), then give the supporting facts."
+)
 
 CONDENSE = (
     "Rewrite the user's last question so it can be understood without the conversation: replace words "
@@ -53,7 +60,6 @@ CONDENSE = (
 # models with smaller vocabularies (Llama 2, Mistral) need up to ~1.3.
 SAFETY = 1.3
 PER_MESSAGE = 8  # chat-template tokens around each message
-NOT_ANSWERED = "the model found no answer in the retrieved passages"
 
 _FENCE = re.compile(
     r"<\s*/?\s*(?:passages?|documents?)\b[^>]*>|<\|[^|<>]{0,40}\|>|<\s*/?\s*(?:system|user|assistant|im_start|im_end)\s*>"
@@ -116,7 +122,8 @@ class Budget:
 
     def passages(self, question: str, passages: Sequence[Passage]) -> list[Passage]:
         """The passages, in rank order, that fit beside the instructions, question and answer."""
-        room = self.llm.context_window - self.llm.max_new_tokens - self.count(SYSTEM) - self.count(QUESTION + question)
+        instructions = self.count(SYSTEM) + self.count(QUESTION + YES_NO + question)
+        room = self.llm.context_window - self.llm.max_new_tokens - instructions
         fitted: list[Passage] = []
         for passage in passages:
             cost = self.count(format_passages([passage]))
@@ -178,14 +185,16 @@ class GenerativeAnswerer:
         `earlier` is the conversation's previous question, shown before a follow-up that was not
         rewritten (`llm.rewrite_follow_ups` off), so that the model can tell what "it" is.
 
-        Raises `BackendError` when the backend fails, or when the reply supports nothing it says
-        with the passages (garbage, or an injected instruction followed), so the caller falls back.
+        Raises `BackendError` when the backend fails, when the reply supports nothing it says with
+        the passages (garbage, or an injected instruction followed), or when the model finds no answer
+        in them, so that the caller falls back to the extractive answer (which found one).
         """
         shown = f"Earlier question: {earlier}\n" if earlier else ""
         fitted = self.budget.passages(shown + standalone_question, passages)
         if not fitted:
             raise BackendError(f"no passage fits the context window of {self.llm.context_window} tokens")
-        inputs = {"passages": format_passages(fitted), "question": standalone_question, "earlier": shown}
+        form = YES_NO if parse(standalone_question).yes_no else ""
+        inputs = {"passages": format_passages(fitted), "question": standalone_question, "earlier": shown, "form": form}
         pieces: list[str] = []
         limit = self.llm.max_new_tokens
         for delta in stream_text(self.chain, inputs, timeout=self.llm.timeout, where=self.where, max_chunks=limit):
@@ -193,16 +202,12 @@ class GenerativeAnswerer:
             yield delta
         raw = "".join(pieces)
         checked = check(raw, fitted)
-        result = Answer(question, checked.text, checked.abstained, checked.citations, answerer=self.name)
+        if checked.abstained:  # the pipeline asks only what its answerer found an answer to
+            raise BackendError(f"{self.where} found no answer in the passages")
+        if not checked.supported:
+            raise BackendError(f"{self.where} gave an answer that no passage supports")
+        result = Answer(question, checked.text, False, checked.citations, answerer=self.name)
         result.standalone_question = standalone_question
         result.passages = fitted
         result.warnings = checked.warnings
-        if checked.abstained:
-            result.text = abstention_text(NOT_ANSWERED)
-            result.reason = NOT_ANSWERED
-            result.related = [
-                Citation(i, p.source, p.title, p.text, p.start, p.end) for i, p in enumerate(fitted[:3], 1)
-            ]
-        elif not checked.supported:
-            raise BackendError(f"{self.where} gave an answer that no passage supports")
         yield result

@@ -9,8 +9,11 @@ conversation -> retrieve -> compose, so it can be composed or traced like any ot
 
 With a generative answerer (`ASSISTANT_ANSWERING__ANSWERER=local|openai|ollama`, or any LangChain
 chat model passed as `Assistant(settings, chat_model=...)`), `Assistant.stream` yields the answer's
-text as it is generated and then the checked `Answer`; `answer()` returns that final `Answer`. A
-backend that fails falls back to the extractive answer, which says so in `Answer.fallback`.
+text as it is generated and then the checked `Answer`; `answer()` returns that final `Answer`. The
+decision is the extractive answerer's either way (abstain, correct the question's premise, or
+answer): the model writes only the answers. A backend that fails, or that finds no answer in
+passages the answerer answered from, falls back to the extractive answer, which says so in
+`Answer.fallback`.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import time
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from assistant.answering import ExtractiveAnswerer, asks_about_documents
 from assistant.chunking import encoding, sentence_spans
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
     from langchain_core.runnables import Runnable
 
     from assistant.generation import GenerativeAnswerer
+    from assistant.verifying import Grading
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +138,7 @@ class Assistant:
         self._chat_model = chat_model  # any LangChain chat model; else built from the settings on first use
         self._generative: GenerativeAnswerer | None = None
         self._verifier = verifier_model  # checks extractive answers (`answering.verifier`); built on first use
+        self._grading: Grading | Literal[False] | None = None  # a local verifier's (None: not yet worked out)
         self._lock = threading.RLock()
         self._skipped: dict[str, tuple[int, int]] = {}  # unreadable files by (size, mtime) seen
         self._generation: str | None = None  # the index generation this process's view was loaded at
@@ -343,17 +348,50 @@ class Assistant:
         mark = time.perf_counter()
         context = self.context(text, messages, sources=sources, k=k)
         timings["retrieve"] = time.perf_counter() - mark
-        mark = time.perf_counter()
-        result = self.answerer.answer(text, context.passages, **context.answer_arguments())
-        timings["compose"] = time.perf_counter() - mark
         verifying = self._verifier is not None or self.settings.answering.verifier != "off"
+        checker: tuple[BaseChatModel, Grading | None] | None = None
+        failure = ""
+        if verifying:
+            try:
+                checker = self._checker()
+            except BackendError as exc:
+                failure = f"not verified: {exc}"
+        # A verifier with a threshold trained for it decides in the answer model's place (verifying.py).
+        threshold = -math.inf if checker is not None and checker[1] is not None and checker[1].trained else None
+        mark = time.perf_counter()
+        result = self.answerer.answer(text, context.passages, threshold=threshold, **context.answer_arguments())
+        timings["compose"] = time.perf_counter() - mark
         if verifying and not result.abstained and not result.reason:  # a premise correction is not checked
-            mark = time.perf_counter()
-            result = self._verified(result, context.passages)
-            timings["verify"] = time.perf_counter() - mark
+            if checker is None:
+                result.warnings.append(failure)
+            else:
+                mark = time.perf_counter()
+                result = self._verified(result, context.passages, *checker)
+                timings["verify"] = time.perf_counter() - mark
         return result
 
-    def _verified(self, result: Answer, passages: list[Passage]) -> Answer:
+    def _checker(self) -> tuple[BaseChatModel, Grading | None]:
+        """The verifier model, and its grading when it is a local model (built on first use).
+
+        Raises `BackendError` when the model cannot be built or, for a local one, started.
+        """
+        from assistant.supervisor import LocalChat
+        from assistant.verifying import local_grading
+
+        with self._lock:
+            if self._verifier is None:
+                from assistant.llm import build_chat_model
+
+                self._verifier = build_chat_model(self.settings.answering.verifier, self.settings.llm)
+            if isinstance(self._verifier, LocalChat) and self._grading is None:
+                grading = local_grading(self._verifier)
+                # A tokenizer without a single-token yes or no cannot be steered: its reply is read as it is.
+                self._grading = grading if grading.yes and grading.no else False
+            return self._verifier, self._grading or None
+
+    def _verified(
+        self, result: Answer, passages: list[Passage], model: BaseChatModel, grading: Grading | None
+    ) -> Answer:
         """`result`, or an abstention when the verifier model says its quotes do not answer the question.
 
         The verifier reads the cited spans (not the answer's own words, such as a "No:" before a
@@ -362,13 +400,9 @@ class Assistant:
         from assistant.verifying import verify
 
         try:
-            with self._lock:
-                if self._verifier is None:
-                    from assistant.llm import build_chat_model
-
-                    self._verifier = build_chat_model(self.settings.answering.verifier, self.settings.llm)
             quotes = " ".join(c.text for c in result.citations) or result.text
-            supported = verify(self._verifier, result.question, quotes, timeout=self.settings.llm.timeout)
+            timeout = self.settings.llm.timeout
+            supported = verify(model, result.question, quotes, timeout=timeout, grading=grading)
         except BackendError as exc:
             result.warnings.append(f"not verified: {exc}")
             return result
@@ -478,16 +512,27 @@ class Assistant:
         messages = validate_history(history)
         self.ensure_index()
         timings["index_check"] = time.perf_counter() - started
-        try:
-            result = yield from self._generate(backend, text, messages, sources, k, timings)
-        except BackendError as exc:
-            logger.warning("%s; answering with the extractive answerer", exc)
-            result = self.answer(text, history=messages, sources=sources, k=k, answerer="extractive")
-            result.fallback = f"{exc}; answered by the extractive answerer instead"
-            result.warnings.insert(0, result.fallback)
+        # One decision, two composers: the extractive answerer decides whether the corpus answers the
+        # question and whether its premise holds; the model writes only the answers (README, "Generative
+        # answers"). A model that fails, or finds no answer where the answerer found one, leaves the
+        # extractive answer in place.
+        mark = time.perf_counter()
+        decided = self.answer(text, history=messages, sources=sources, k=k, answerer="extractive")
+        timings["decide"] = time.perf_counter() - mark
+        if decided.abstained or decided.reason:
+            result = decided
+            yield result.text
+        else:
+            try:
+                result = yield from self._generate(backend, text, messages, sources, k, timings)
+            except BackendError as exc:
+                logger.warning("%s; answering with the extractive answerer", exc)
+                result = decided
+                result.fallback = f"{exc}; answered by the extractive answerer instead"
+                result.warnings.insert(0, result.fallback)
         timings["total"] = time.perf_counter() - started
         result.index_fingerprint = self.indexer.fingerprint
-        result.timings = {**timings, **{f"fallback_{k}": v for k, v in result.timings.items()}}
+        result.timings = timings
         yield result
 
     def _generate(  # noqa: PLR0917 - private helper of stream(), called once

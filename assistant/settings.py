@@ -75,7 +75,7 @@ class AnsweringSettings(_Section):
         "off",
         description="A language model (the llm settings' one, on this backend) that checks each extractive answer; "
         "the assistant abstains when it says the quoted text does not answer the question (1.5-3 s per answer "
-        "with the local model)",
+        "with the local model, whose verdict is graded by a trained threshold; see verifying.py)",
     )
     max_question_chars: int = Field(2000, ge=10, description="Longer questions are refused with a clear error")
     max_sentences: int = Field(4, ge=1, le=12, description="Most sentences an extractive answer quotes")

@@ -265,14 +265,21 @@ class LocalChat(BaseChatModel):
 
     def tokens(self, text: str) -> int:
         """How many of this model's tokens `text` is (asks the child, starting it if needed)."""
+        return int(self._extras("tokenize/count", text)["count"])
+
+    def token_ids(self, text: str) -> list[int]:
+        """`text` as this model's token ids, with whatever the tokenizer puts first (a BOS token, if any)."""
+        return [int(t) for t in self._extras("tokenize", text)["tokens"]]
+
+    def _extras(self, endpoint: str, text: str) -> Any:
         process = self.process
         root = process.url(self.timeout).removesuffix("/v1")
         try:
-            reply = httpx.post(f"{root}/extras/tokenize/count", json={"input": text}, timeout=self.timeout)
+            reply = httpx.post(f"{root}/extras/{endpoint}", json={"input": text}, timeout=self.timeout)
             reply.raise_for_status()
         except httpx.HTTPError as exc:
             raise process.failure(exc, self.timeout) from exc
-        return int(reply.json()["count"])
+        return reply.json()
 
     def _stream(
         self,

@@ -9,10 +9,13 @@ each kind (fact, paraphrase, follow-up with history, across documents, false pre
 unanswerable), are answered through `Assistant.stream` with the local backend (default settings:
 4096-token window, 384 new tokens at most, temperature 0). Per question:
 
-- time to first token: from the call to the first streamed text (retrieval, prompt processing; for
-  a follow-up with `--rewrite` also the model's rewriting of it into a standalone question);
+- time to first token: from the call to the first streamed text (the extractive answerer's decision,
+  retrieval, prompt processing; for a follow-up with `--rewrite` also the model's rewriting of it
+  into a standalone question). An abstention or a premise correction is the extractive answerer's
+  and arrives at once, without the model; the summary gives the median over every question and over
+  those the model streamed;
 - tokens per second: the answer's tokens (counted with the model's own tokenizer) after the first,
-  over the time from the first to the last;
+  over the time from the first to the last (the model's streamed answers only);
 - prompt tokens: the chat prompt as the model sees it (instructions, fenced passages, question), for
   the answers the model gave (a fallback holds other passages); `--passage-tokens` sets how much
   passage text it reads (`llm.passage_tokens`; 0 gives whole passages, as before windows existed) and
@@ -125,14 +128,15 @@ def main() -> int:
             tokens = model.tokens("".join(pieces))
             fitted = generative.budget.passages(item.question, result.passages)
             prompt = generative.chain.first.invoke(  # type: ignore[attr-defined]
-                {"passages": format_passages(fitted), "question": item.question, "earlier": ""}
+                {"passages": format_passages(fitted), "question": item.question, "earlier": "", "form": ""}
             )
             rows.append(
                 {
                     "id": item.id,
                     "first_token_s": stamps[0] - started,
                     "tokens": tokens,
-                    "tokens_per_s": (tokens - 1) / (stamps[-1] - stamps[0]) if tokens > 1 else 0.0,
+                    # an answer the extractive answerer decided on arrives whole, in one piece
+                    "tokens_per_s": (tokens - 1) / (stamps[-1] - stamps[0]) if stamps[-1] > stamps[0] else 0.0,
                     "total_s": time.perf_counter() - started,
                     # only an answer the model gave holds the passages it read (a fallback holds the extractive ones)
                     "prompt_tokens": model.tokens(prompt.to_string()) if result.answerer == "local" else 0,
@@ -152,12 +156,14 @@ def main() -> int:
                 f" ({row['citations']} citations, {'correct' if row['correct'] else 'wrong'})",
                 flush=True,
             )
+    generated = [r for r in rows if r["tokens_per_s"]]  # the model streamed them
     summary = {
         "model": args.model,
         "load_s": round(load_s, 2),
         "questions": len(rows),
         "median_first_token_s": round(statistics.median(r["first_token_s"] for r in rows), 2),
-        "median_tokens_per_s": round(statistics.median(r["tokens_per_s"] for r in rows), 1),
+        "median_first_token_s_model": round(statistics.median([r["first_token_s"] for r in generated] or [0]), 2),
+        "median_tokens_per_s": round(statistics.median([r["tokens_per_s"] for r in generated] or [0]), 1),
         "median_total_s": round(statistics.median(r["total_s"] for r in rows), 2),
         "median_prompt_tokens": statistics.median([r["prompt_tokens"] for r in rows if r["prompt_tokens"]] or [0]),
         "passage_tokens": args.passage_tokens,

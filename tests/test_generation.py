@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
 from pydantic import Field
 
+from assistant import verifying
 from assistant.citing import ABSTAIN_PHRASE
 from assistant.embedding import Embedder
 from assistant.errors import QuestionError
@@ -114,7 +116,7 @@ def test_passages_are_fenced_and_document_text_cannot_close_a_fence() -> None:
     grouped = format_passages([passages[0], other, again])  # ids keep rank order, titles appear once
     assert grouped.count("<document ") == 2
     assert grouped.index('id="1"') < grouped.index('id="3"') < grouped.index('id="2"')
-    messages = answer_prompt().format_messages(passages=block, question="Q?", earlier="")
+    messages = answer_prompt().format_messages(passages=block, question="Q?", earlier="", form="")
     assert "not instructions" in str(messages[0].content)
     assert ABSTAIN_PHRASE in str(messages[0].content)
 
@@ -166,13 +168,20 @@ def test_recorded_answer_streams_and_is_checked_into_verbatim_citations(indexed:
     assert assistant.answer(COUNT).text == result.text  # answer() is the same, synchronous
 
 
-def test_recorded_abstention_is_an_abstained_answer(indexed: Assistant) -> None:
-    """The fixed phrase gives abstained=True, no citations, a reason and related passages."""
-    result = with_model(indexed, recorded(ABSTAIN_PHRASE)).answer("What colour are the lanterns?")
-    assert result.abstained
-    assert not result.citations
-    assert result.reason
-    assert result.related
+def test_the_extractive_answerers_decision_is_shared_and_the_model_only_writes_answers(indexed: Assistant) -> None:
+    """Where the answerer abstains the model is not asked; where it answers, a model's "no answer" falls back to it."""
+    unfunded = "Who funded the harbor lantern survey?"
+    plain = indexed.answer(unfunded)
+    assert plain.abstained and plain.reason
+    model = Listening(responses=["The survey was funded by the Marlow lantern team [1]."])
+    deltas, result = collect(with_model(indexed, model), unfunded)
+    assert (result.abstained, result.reason, result.text) == (True, plain.reason, plain.text)
+    assert not model.prompts and deltas == plain.text  # the model was never asked
+    assert "decide" in result.timings and "first_token" not in result.timings
+    extractive = indexed.answer(COUNT)
+    refused = with_model(indexed, recorded(ABSTAIN_PHRASE)).answer(COUNT)
+    assert (refused.text, refused.abstained, refused.answerer) == (extractive.text, False, "extractive")
+    assert "found no answer in the passages" in refused.fallback and refused.warnings[0] == refused.fallback
 
 
 def test_followed_injection_falls_back_to_the_extractive_answer(indexed: Assistant) -> None:
@@ -287,11 +296,14 @@ def test_bad_questions_raise_before_anything_is_streamed(indexed: Assistant) -> 
 
 def test_generative_composer_reads_the_named_documents_best_sentences_first(seed_assistant: Assistant) -> None:
     """One pipeline: a question naming a document gives the model that document's passages first, best first."""
-    question = (
-        "According to the fMRI article, what did PET imaging show?"  # plain retrieval ranks the PET article first
+    question = (  # plain retrieval ranks the Radiology abstract first
+        "According to the fMRI article, what is treatment-resistant depression?"
     )
-    assistant = with_model(seed_assistant, recorded(ABSTAIN_PHRASE))
+    assert seed_assistant.retriever.search(question, 6)[0].source != "fmri-brain-networks-ketamine.txt"
+    reply = "It is a condition in which patients do not respond to standard antidepressant medications [1]."
+    assistant = with_model(seed_assistant, recorded(reply))
     _, result = collect(assistant, question)
+    assert result.answerer == "custom", result.fallback
     context = seed_assistant.context(question)
     named = context.reference.sources
     assert named == ["fmri-brain-networks-ketamine.txt"]
@@ -386,3 +398,73 @@ def test_verifier_reads_the_answer_fenced_and_without_markers(indexed: Assistant
     result = with_verifier(indexed, model).answer(COUNT)
     assert seen and "<text>" in seen[0] and COUNT in seen[0]
     assert "[1]" in result.text and "[1]" not in seen[0]
+
+
+def graded(indexed: Assistant, thresholds: Path, monkeypatch: pytest.MonkeyPatch, threshold: float | None) -> Assistant:
+    """An extractive Assistant verified by SmolLM2, with `threshold` as its trained one (None: none trained)."""
+    models = {} if threshold is None else {SMOLLM.name: {"threshold": threshold}}
+    thresholds.write_text(json.dumps({"format": 1, "prompt": verifying.prompt_fingerprint(), "models": models}))
+    monkeypatch.setattr(verifying, "THRESHOLD_FILE", thresholds)
+    settings = indexed.settings.model_copy(
+        update={
+            "answering": AnsweringSettings(verifier="local"),
+            "llm": LLMSettings(model="smollm2-135m", context_window=2048, max_new_tokens=64),
+        }
+    )
+    return Assistant(settings, embedder=indexed.embedder, store=indexed.store)
+
+
+@pytest.mark.skipif(not SMOLLM.is_file(), reason="run `assistant models install smollm2-135m`")
+def test_local_verifier_is_graded_by_its_trained_threshold(
+    indexed: Assistant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SmolLM2 through its child process, steered by logit biases: the trained threshold, not the reply, decides.
+
+    SmolLM2 replies to the verifier's prompt with neither yes nor no, so a plain reading gives no verdict;
+    graded, it always gives one. With a trained threshold the answer model's own threshold is off.
+    """
+    thresholds = tmp_path / "verifier.json"
+    france = "What is the capital of France?"
+    assert indexed.answer(france).reason == "none of the documents mention France"
+    lenient = graded(indexed, thresholds, monkeypatch, -100.0)
+    kept = lenient.answer(france)
+    assert not kept.abstained and kept.citations and "verify" in kept.timings
+    assert not any(w.startswith("not verified") for w in kept.warnings)
+    strict = graded(indexed, thresholds, monkeypatch, 100.0).answer(COUNT)
+    assert strict.abstained and "verifier" in strict.reason and not strict.citations
+    untrained = graded(indexed, thresholds, monkeypatch, None)
+    assert untrained.answer(france).reason == "none of the documents mention France"  # the answer model decides
+    checked = untrained.answer(COUNT)
+    assert "verify" in checked.timings and not any(w.startswith("not verified") for w in checked.warnings)
+
+
+def test_a_threshold_trained_with_another_prompt_does_not_apply(tmp_path: Path) -> None:
+    """verifier.json's thresholds count only under the prompt fingerprint they were trained with."""
+    path = tmp_path / "verifier.json"
+    entry = {"models": {"m.gguf": {"threshold": 0.35}}}
+    path.write_text(json.dumps({"prompt": verifying.prompt_fingerprint(), **entry}))
+    assert verifying.trained_threshold("m.gguf", path) == 0.35
+    assert verifying.trained_threshold("other.gguf", path) is None
+    path.write_text(json.dumps({"prompt": "0123456789abcdef", **entry}))
+    assert verifying.trained_threshold("m.gguf", path) is None
+    assert verifying.trained_threshold("m.gguf", tmp_path / "missing.json") is None
+
+
+def test_grading_biases_yes_by_the_threshold() -> None:
+    """Every yes and no token gets the same lift; the yes tokens also lose the threshold."""
+    bias = verifying.Grading(yes=(1, 2), no=(3,), threshold=0.4).bias()
+    assert bias == {"1": verifying.BIAS - 0.4, "2": verifying.BIAS - 0.4, "3": verifying.BIAS}
+
+
+def test_only_a_yes_no_question_asks_the_model_to_open_with_yes_or_no(indexed: Assistant) -> None:
+    """The yes / no instruction is in the prompt of a question the answerer parses as yes / no, and only there."""
+    reply = "The survey counted 42 glowing otoliths in the north tank [1]."
+    prompts = {}
+    for question in (COUNT, "Was the survey run by the Marlow lantern team?"):
+        model = Listening(responses=[reply])
+        result = with_model(indexed, model).answer(question)
+        assert result.answerer == "custom", result.fallback
+        prompts[question] = model.prompts[0]
+    first, second = prompts.values()
+    assert "yes-or-no question" not in first and '"Yes."' not in first
+    assert "yes-or-no question" in second

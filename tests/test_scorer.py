@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.models import model_path
+from assistant import verifying
+from assistant.models import DEFAULT_MODEL, model_path
 from assistant.pipeline import Assistant
 from assistant.scorer import ANSWER_FEATURES, SENTENCE_FEATURES, Scorer, default_scorer, fit_logistic
 from tests.conftest import REPO
@@ -159,17 +160,29 @@ def test_sentence_model_alternatives_run_on_a_slice() -> None:
 
 
 @pytest.mark.slow
-def test_graded_verifier_measurement_runs_on_a_slice() -> None:
-    """evals/explore_verifier.py scores every decision on a few questions with the small local model."""
+def test_verifier_training_runs_on_a_slice_and_writes_its_threshold(tmp_path: Path) -> None:
+    """evals/train_verifier.py scores every decision on a few questions with the small model and writes a threshold."""
     if not model_path("smollm2-135m").is_file():
         pytest.skip("run `assistant models install smollm2-135m`")
-    command = [sys.executable, str(REPO / "evals" / "explore_verifier.py"), "--articles", "2", "--questions", "8"]
-    command += ["--model", "smollm2-135m"]
+    output = tmp_path / "verifier.json"
+    command = [sys.executable, str(REPO / "evals" / "train_verifier.py"), "--articles", "2", "--questions", "8"]
+    command += ["--model", "smollm2-135m", "--write", "--output", str(output)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False, cwd=REPO)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "8 training questions, 2 articles, model smollm2-135m" in done.stdout
     rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and line[2:3].isalpha()]
-    assert len(rows) == 7  # the header and six decisions
+    assert len(rows) == 6  # the header and five decisions
     for line in rows[1:]:
         answerable, unanswerable, overall = (cell.strip() for cell in line.split("|")[2:5])
         assert answerable.endswith("/4") and unanswerable.endswith("/4") and 0.0 <= float(overall) <= 1.0
+    written = json.loads(output.read_text())
+    threshold = written["models"][model_path("smollm2-135m").name]["threshold"]
+    assert f"threshold on every training question: {threshold}" in done.stdout
+    assert verifying.trained_threshold(model_path("smollm2-135m").name, output) == threshold
+
+
+def test_the_shipped_verifier_threshold_was_trained_with_the_current_prompt() -> None:
+    """A changed verifier prompt needs `evals/train_verifier.py --write` again (else the threshold is ignored)."""
+    shipped = json.loads(verifying.THRESHOLD_FILE.read_text())
+    assert shipped["prompt"] == verifying.prompt_fingerprint()
+    assert verifying.trained_threshold(model_path(DEFAULT_MODEL).name) is not None
