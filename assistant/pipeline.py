@@ -384,9 +384,7 @@ class Assistant:
 
                 self._verifier = build_chat_model(self.settings.answering.verifier, self.settings.llm)
             if isinstance(self._verifier, LocalChat) and self._grading is None:
-                grading = local_grading(self._verifier)
-                # A tokenizer without a single-token yes or no cannot be steered: its reply is read as it is.
-                self._grading = grading if grading.yes and grading.no else False
+                self._grading = local_grading(self._verifier) or False
             return self._verifier, self._grading or None
 
     def _verified(

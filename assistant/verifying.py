@@ -101,8 +101,11 @@ class Grading:
         return {**{str(t): BIAS for t in self.no}, **{str(t): BIAS - self.threshold for t in self.yes}}
 
 
-def local_grading(model: LocalChat) -> Grading:
+def local_grading(model: LocalChat) -> Grading | None:
     """The grading of a local model: its yes / no token ids and its trained threshold (0 when none).
+
+    None when its tokenizer has no single-token "yes" or "no": it cannot be steered, and its reply is
+    read as it is.
 
     Raises `BackendError` when the model's process cannot be reached.
     """
@@ -115,6 +118,8 @@ def local_grading(model: LocalChat) -> Grading:
             if len(tokens) == len(prefix) + 1 and tokens[: len(prefix)] == prefix:  # one token of its own
                 found.add(tokens[-1])
         ids[word] = tuple(sorted(found))
+    if not ids["yes"] or not ids["no"]:
+        return None
     threshold = trained_threshold(Path(model.model_path).name)
     return Grading(ids["yes"], ids["no"], threshold or 0.0, trained=threshold is not None)
 
