@@ -93,6 +93,11 @@ _CROSS_REFERENCE = re.compile(
     r"|(for an? [\w\s-]{0,80}, )?check out\b|click here\b)",
     re.I,
 )
+# A negation after "or", "and" or "whether" (a word may come between), or before a "whether": see
+# `_negates_question` (PubMedQA training questions: 5 of the 13 corrections whose gold answer is "yes" gone,
+# none of the 18 whose gold answer is "no").
+_PAIRED_BEFORE = re.compile(r"\b(?:or|and|whether)\s+(?:\w+\s+)?$", re.I)
+_WHETHER_AFTER = re.compile(r"\s*(?:\w+\s+){0,2}whether\b", re.I)
 _ANAPHOR_START = re.compile(
     r"^(it|its|this|these|that|those|they|their|he|she|his|her|such|the drug|the study|the findings)\b", re.I
 )
@@ -652,8 +657,15 @@ class ExtractiveAnswerer:
         return question
 
     def _negates_question(self, question: Question, sentence: _Sentence) -> bool:
-        """A negation in the sentence whose next few words touch the question's terms."""
+        """A negation in the sentence whose next few words touch the question's terms.
+
+        A negation paired with its affirmative ("with or without", "did and did not receive") or inside
+        a "whether" ("whether or not", "it is not known whether") denies nothing.
+        """
         for match in NEGATION.finditer(sentence.text):
+            before, after = sentence.text[max(0, match.start() - 40) : match.start()], sentence.text[match.end() :]
+            if _PAIRED_BEFORE.search(before) or _WHETHER_AFTER.match(after):
+                continue
             following = analyse(" ".join(sentence.text[match.end() :].split()[:7]))
             if any(matches(t, set(following)) for t in question.terms if t not in question.selectors):
                 return True

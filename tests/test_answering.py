@@ -327,6 +327,26 @@ def test_an_opposite_beside_the_questions_own_word_is_no_false_premise(
     assert "taxed lower" in corrected.text
 
 
+def test_a_negation_paired_with_its_affirmative_corrects_no_premise(
+    tmp_path: Path, make_assistant: Callable[..., Assistant]
+) -> None:
+    """ "Patients who did and did not receive the supplement" denies nothing about the supplement; a sentence
+    saying it was not given still corrects "Did the supplement reduce the pain scores?"."""
+    files = {
+        "supplement-trial.txt": "Supplement Trial\n\nPatients who did and did not receive the magnesium supplement "
+        "were compared for pain scores over twelve weeks. Pain scores fell by a third in the magnesium supplement "
+        "group. The trial ran in four clinics in the river district.\n",
+    }
+    question = "Did the magnesium supplement reduce the pain scores of the patients?"
+    result = ingested(tmp_path, make_assistant, files).answer(question)
+    assert result.reason != "false premise"
+    assert "fell by a third" in result.text
+    files["supplement-trial.txt"] = files["supplement-trial.txt"].replace("did and did not receive", "did not receive")
+    (tmp_path / "second").mkdir()
+    corrected = ingested(tmp_path / "second", make_assistant, files).answer(question)
+    assert corrected.reason == "false premise"
+
+
 def test_a_short_sentence_full_of_names_can_answer(tmp_path: Path, make_assistant: Callable[..., Assistant]) -> None:
     """ "In 1788 Lord Harwick sold Elmbridge Manor to Colonel Dunmore." is a sentence, not a title: one content
     word ("sold") is lower case."""
