@@ -445,15 +445,22 @@ class ExtractiveAnswerer:
     # --- answering -----------------------------------------------------------------------------
 
     def answer(
-        self, question_text: str, passages: list[Passage], *, threshold: float | None = None, **arguments: Any
+        self,
+        question_text: str,
+        passages: list[Passage],
+        *,
+        threshold: float | None = None,
+        ranking: Ranking | None = None,
+        **arguments: Any,
     ) -> Answer:
         """Answer `question_text` from `passages` (already retrieved, best first); `arguments` are `rank`'s.
 
-        `threshold` replaces the answer model's own (-inf: a verifier decides instead, see `verifying.py`).
+        `threshold` replaces the answer model's own (-inf: a verifier decides instead, see `verifying.py`);
+        `ranking` is `rank`'s result for these arguments when the caller has it already.
         """
         standalone = arguments.get("retrieval_query") or ""
         base = Answer(question_text, "", abstained=True, standalone_question=standalone, passages=passages)
-        ranking = self.rank(question_text, passages, **arguments)
+        ranking = ranking if ranking is not None else self.rank(question_text, passages, **arguments)
         if ranking.detail:
             return self.abstain(base, ranking.detail)
         question, ranked = ranking.question, ranking.sentences

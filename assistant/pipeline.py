@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
-from assistant.answering import ExtractiveAnswerer, asks_about_documents
+from assistant.answering import ExtractiveAnswerer, Ranking, asks_about_documents
 from assistant.chunking import encoding, sentence_spans
 from assistant.embedding import Embedder
 from assistant.errors import BackendError, QuestionError
@@ -305,12 +305,7 @@ class Assistant:
         messages = validate_history(history)
         self.ensure_index()
         timings["index_check"] = time.perf_counter() - started
-        parts = self._parts(text)
-        if len(parts) > 1:
-            # Two questions in one: answer each on its own, then join the answers.
-            result = combine(text, [self._answer_one(part, messages, sources, k, {}) for part in parts])
-        else:
-            result = self._answer_one(text, messages, sources, k, timings)
+        result = self._decide(text, messages, sources, k, timings)[0]
         timings["total"] = time.perf_counter() - started
         result.index_fingerprint = self.indexer.fingerprint
         result.timings = timings
@@ -337,6 +332,22 @@ class Assistant:
                 merged.append(part)
         return merged
 
+    def _decide(
+        self,
+        text: str,
+        messages: list[Message],
+        sources: Sequence[str] | None,
+        k: int | None,
+        timings: dict[str, float],
+    ) -> tuple[Answer, tuple[QuestionContext, Ranking] | None]:
+        """The extractive answer, and for a single question the passages and ranking it was decided on."""
+        parts = self._parts(text)
+        if len(parts) > 1:
+            # Two questions in one: answer each on its own, then join the answers.
+            return combine(text, [self._answer_one(part, messages, sources, k, {})[0] for part in parts]), None
+        result, context, ranking = self._answer_one(text, messages, sources, k, timings)
+        return result, (context, ranking)
+
     def _answer_one(
         self,
         text: str,
@@ -344,7 +355,7 @@ class Assistant:
         sources: Sequence[str] | None,
         k: int | None,
         timings: dict[str, float],
-    ) -> Answer:
+    ) -> tuple[Answer, QuestionContext, Ranking]:
         mark = time.perf_counter()
         context = self.context(text, messages, sources=sources, k=k)
         timings["retrieve"] = time.perf_counter() - mark
@@ -359,7 +370,9 @@ class Assistant:
         # A verifier with a threshold trained for it decides in the answer model's place (verifying.py).
         threshold = -math.inf if checker is not None and checker[1] is not None and checker[1].trained else None
         mark = time.perf_counter()
-        result = self.answerer.answer(text, context.passages, threshold=threshold, **context.answer_arguments())
+        arguments = context.answer_arguments()
+        ranking = self.answerer.rank(text, context.passages, **arguments)
+        result = self.answerer.answer(text, context.passages, threshold=threshold, ranking=ranking, **arguments)
         timings["compose"] = time.perf_counter() - mark
         if verifying and not result.abstained and not result.reason:  # a premise correction is not checked
             if checker is None:
@@ -368,7 +381,7 @@ class Assistant:
                 mark = time.perf_counter()
                 result = self._verified(result, context.passages, *checker)
                 timings["verify"] = time.perf_counter() - mark
-        return result
+        return result, context, ranking
 
     def _checker(self) -> tuple[BaseChatModel, Grading | None]:
         """The verifier model, and its grading when it is a local model (built on first use).
@@ -515,14 +528,14 @@ class Assistant:
         # answers"). A model that fails, or finds no answer where the answerer found one, leaves the
         # extractive answer in place.
         mark = time.perf_counter()
-        decided = self.answer(text, history=messages, sources=sources, k=k, answerer="extractive")
+        decided, basis = self._decide(text, messages, sources, k, {})
         timings["decide"] = time.perf_counter() - mark
         if decided.abstained or decided.reason:
             result = decided
             yield result.text
         else:
             try:
-                result = yield from self._generate(backend, text, messages, sources, k, timings)
+                result = yield from self._generate(backend, text, messages, sources, k, timings, basis)
             except BackendError as exc:
                 logger.warning("%s; answering with the extractive answerer", exc)
                 result = decided
@@ -541,6 +554,7 @@ class Assistant:
         sources: Sequence[str] | None,
         k: int | None,
         timings: dict[str, float],
+        basis: tuple[QuestionContext, Ranking] | None = None,
     ) -> Generator[str, None, Answer]:
         generative = self.generative(backend)
         # A follow-up is retrieved with the earlier question; a new question in the same chat as asked.
@@ -556,9 +570,13 @@ class Assistant:
             earlier = [m["content"] for m in messages if m["role"] == "user"][-1]
         mark = time.perf_counter()
         # The same retrieval, document references, spreading and sentence ranking as the extractive
-        # composer; the model reads the passages that hold the best-ranked sentences.
-        context = self.context(text, messages, sources=sources, k=k, query=query)
-        ranking = self.answerer.rank(text, context.passages, **context.answer_arguments())
+        # composer (the decision's own, `basis`, unless the model rewrote the question); the model reads
+        # the passages that hold the best-ranked sentences.
+        if basis is not None and basis[0].query == query:
+            context, ranking = basis
+        else:
+            context = self.context(text, messages, sources=sources, k=k, query=query)
+            ranking = self.answerer.rank(text, context.passages, **context.answer_arguments())
         passages = selected_passages(
             context.passages,
             ranking.sentences,
