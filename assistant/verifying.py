@@ -29,8 +29,11 @@ The threshold is trained per model file by `evals/train_verifier.py --write` and
 `assistant/data/verifier.json` with a fingerprint of the prompt it was trained with; a model with no
 trained threshold (or a changed prompt) is graded at 0, its plain preference. With a trained
 threshold the verifier also takes the answer model's place in deciding: every answer the rules let
-through is checked, not only those above the answer model's threshold, as measured. Other backends
-(openai, ollama) have their own tokenizers and are read as a plain yes or no.
+through is checked, not only those above the answer model's threshold, as measured. A statement
+(`is_statement`: a claim to check, or a search phrase) is graded by a threshold of its own where one
+was trained (on SciFact training claims), since the question's threshold rejected most answers to
+claims; without one, by the question's. Other backends (openai, ollama) have their own tokenizers
+and are read as a plain yes or no.
 
 The answer's text is document text: it is fenced and defused like the generative prompt's passages,
 and the model's reply is read only as a verdict (its first word, yes or no), never shown.
@@ -66,6 +69,11 @@ QUESTION = (
 _VERDICT = re.compile(r"\W*(yes|no)\b", re.IGNORECASE)
 _GRADED_VERDICT = re.compile(r"\W*(yes|no)", re.IGNORECASE)  # one token, steered to one of these words
 VERDICT_SPELLINGS = {"yes": ("yes", "Yes", " yes", " Yes", "YES"), "no": ("no", "No", " no", " No", "NO")}
+# The first words of a question (`is_statement`).
+_ASKING = frozenset(
+    "what which who whom whose when where why how is are was were do does did can could has have had will would "
+    "should may might must shall".split()
+)
 BIAS = 50.0  # added to every yes / no token: enough to beat any other token of a model's first reply
 THRESHOLD_FILE = Path(__file__).with_name("data") / "verifier.json"
 
@@ -75,8 +83,21 @@ def prompt_fingerprint() -> str:
     return hashlib.sha256(f"{SYSTEM}\n{QUESTION}".encode()).hexdigest()[:16]
 
 
-def trained_threshold(model_file: str, path: Path | None = None) -> float | None:
-    """The log-odds threshold trained for the model file `model_file` with this prompt, if there is one."""
+def is_statement(text: str) -> bool:
+    """Whether `text` states something to check ("Taxation had no effect on trade.") rather than asks.
+
+    A statement has no question mark and opens with no question word or auxiliary; a search phrase
+    ("side effects of the drug") counts as one too.
+    """
+    words = text.split()
+    return not text.rstrip().endswith("?") and not (words and words[0].lower().strip(",:") in _ASKING)
+
+
+def trained_threshold(model_file: str, path: Path | None = None, *, statement: bool = False) -> float | None:
+    """The log-odds threshold trained for the model file `model_file` with this prompt, if there is one.
+
+    `statement`: the threshold trained on claims, where there is one; else the questions' threshold.
+    """
     try:
         shipped = json.loads((path or THRESHOLD_FILE).read_text())
     except (OSError, ValueError):
@@ -84,7 +105,9 @@ def trained_threshold(model_file: str, path: Path | None = None) -> float | None
     entry = shipped.get("models", {}).get(model_file)
     if not entry or shipped.get("prompt") != prompt_fingerprint():
         return None
-    return float(entry["threshold"])
+    if statement and "statement" in entry:
+        return float(entry["statement"]["threshold"])
+    return float(entry["threshold"]) if "threshold" in entry else None
 
 
 @dataclass(frozen=True)
@@ -95,10 +118,12 @@ class Grading:
     no: tuple[int, ...]
     threshold: float = 0.0
     trained: bool = False  # the threshold was trained for this model and prompt (not the 0 default)
+    statement: float | None = None  # the threshold for statements (`is_statement`), when trained apart
 
-    def bias(self) -> dict[str, float]:
+    def bias(self, statement: bool = False) -> dict[str, float]:
         """The OpenAI-style `logit_bias` (token id -> bias) that makes the reply yes iff log-odds > threshold."""
-        return {**{str(t): BIAS for t in self.no}, **{str(t): BIAS - self.threshold for t in self.yes}}
+        threshold = self.statement if statement and self.statement is not None else self.threshold
+        return {**{str(t): BIAS for t in self.no}, **{str(t): BIAS - threshold for t in self.yes}}
 
 
 def local_grading(model: LocalChat) -> Grading | None:
@@ -120,8 +145,9 @@ def local_grading(model: LocalChat) -> Grading | None:
         ids[word] = tuple(sorted(found))
     if not ids["yes"] or not ids["no"]:
         return None
-    threshold = trained_threshold(Path(model.model_path).name)
-    return Grading(ids["yes"], ids["no"], threshold or 0.0, trained=threshold is not None)
+    name = Path(model.model_path).name
+    threshold, statement = trained_threshold(name), trained_threshold(name, statement=True)
+    return Grading(ids["yes"], ids["no"], threshold or 0.0, trained=threshold is not None, statement=statement)
 
 
 def verify(
@@ -143,7 +169,7 @@ def verify(
     pattern = _VERDICT
     if grading is not None:
         # llama.cpp's server reads its token limit from `max_tokens` in the body (see supervisor.LocalChat).
-        runnable = model.bind(logit_bias=grading.bias(), extra_body={"max_tokens": 1})
+        runnable = model.bind(logit_bias=grading.bias(is_statement(question)), extra_body={"max_tokens": 1})
         pattern = _GRADED_VERDICT
     reply = "".join(stream_text(runnable, messages, timeout=timeout, where="the verifier", max_chunks=4))
     verdict = pattern.match(reply)

@@ -414,9 +414,18 @@ def test_verifier_reads_the_answer_fenced_and_without_markers(indexed: Assistant
     assert "[1]" in result.text and "[1]" not in seen[0]
 
 
-def graded(indexed: Assistant, thresholds: Path, monkeypatch: pytest.MonkeyPatch, threshold: float | None) -> Assistant:
-    """An extractive Assistant verified by SmolLM2, with `threshold` as its trained one (None: none trained)."""
+def graded(
+    indexed: Assistant,
+    thresholds: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    threshold: float | None,
+    statement: float | None = None,
+) -> Assistant:
+    """An extractive Assistant verified by SmolLM2, with `threshold` as its trained one (None: none trained)
+    and `statement` as its statements' threshold."""
     models = {} if threshold is None else {SMOLLM.name: {"threshold": threshold}}
+    if statement is not None:
+        models[SMOLLM.name]["statement"] = {"threshold": statement}
     thresholds.write_text(json.dumps({"format": 1, "prompt": verifying.prompt_fingerprint(), "models": models}))
     monkeypatch.setattr(verifying, "THRESHOLD_FILE", thresholds)
     settings = indexed.settings.model_copy(
@@ -452,6 +461,17 @@ def test_local_verifier_is_graded_by_its_trained_threshold(
     assert "verify" in checked.timings and not any(w.startswith("not verified") for w in checked.warnings)
 
 
+@pytest.mark.skipif(not SMOLLM.is_file(), reason="run `assistant models install smollm2-135m`")
+def test_a_statement_is_graded_by_the_statements_threshold(
+    indexed: Assistant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same answer is kept for the question and rejected for the claim, whose threshold is strict."""
+    checked = graded(indexed, tmp_path / "verifier.json", monkeypatch, -100.0, statement=100.0)
+    assert not checked.answer(COUNT).abstained
+    claim = checked.answer("The harbor lantern survey counted glowing otoliths in the north tank.")
+    assert claim.abstained and "verifier" in claim.reason
+
+
 def test_a_threshold_trained_with_another_prompt_does_not_apply(tmp_path: Path) -> None:
     """verifier.json's thresholds count only under the prompt fingerprint they were trained with."""
     path = tmp_path / "verifier.json"
@@ -462,6 +482,23 @@ def test_a_threshold_trained_with_another_prompt_does_not_apply(tmp_path: Path) 
     path.write_text(json.dumps({"prompt": "0123456789abcdef", **entry}))
     assert verifying.trained_threshold("m.gguf", path) is None
     assert verifying.trained_threshold("m.gguf", tmp_path / "missing.json") is None
+
+
+def test_statements_have_their_own_threshold_where_one_was_trained(tmp_path: Path) -> None:
+    """A claim is graded by the statements' threshold; without one, by the questions'."""
+    assert verifying.is_statement("Taxation had no effect on the rate of trade.")
+    assert verifying.is_statement("side effects of the drug")
+    assert not verifying.is_statement("How many patients were enrolled?")
+    assert not verifying.is_statement("Did the trial end early")
+    path = tmp_path / "verifier.json"
+    entry = {"threshold": 0.35, "statement": {"threshold": -0.8}}
+    path.write_text(json.dumps({"prompt": verifying.prompt_fingerprint(), "models": {"m.gguf": entry}}))
+    assert verifying.trained_threshold("m.gguf", path, statement=True) == -0.8
+    path.write_text(json.dumps({"prompt": verifying.prompt_fingerprint(), "models": {"m.gguf": {"threshold": 0.35}}}))
+    assert verifying.trained_threshold("m.gguf", path, statement=True) == 0.35
+    grading = verifying.Grading(yes=(1,), no=(3,), threshold=0.4, statement=-0.8)
+    assert grading.bias(statement=True)["1"] == verifying.BIAS + 0.8
+    assert verifying.Grading(yes=(1,), no=(3,), threshold=0.4).bias(statement=True)["1"] == verifying.BIAS - 0.4
 
 
 def test_grading_biases_yes_by_the_threshold() -> None:

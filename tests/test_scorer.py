@@ -166,19 +166,24 @@ def test_verifier_training_runs_on_a_slice_and_writes_its_threshold(tmp_path: Pa
         pytest.skip("run `assistant models install smollm2-135m`")
     output = tmp_path / "verifier.json"
     command = [sys.executable, str(REPO / "evals" / "train_verifier.py"), "--articles", "2", "--questions", "8"]
-    command += ["--model", "smollm2-135m", "--write", "--output", str(output)]
+    command += ["--claims", "8", "--model", "smollm2-135m", "--write", "--output", str(output)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False, cwd=REPO)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "8 training questions, 2 articles, model smollm2-135m" in done.stdout
+    assert "8 training claims, model smollm2-135m" in done.stdout
     rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and line[2:3].isalpha()]
-    assert len(rows) == 6  # the header and five decisions
-    for line in rows[1:]:
-        answerable, unanswerable, overall = (cell.strip() for cell in line.split("|")[2:5])
-        assert answerable.endswith("/4") and unanswerable.endswith("/4") and 0.0 <= float(overall) <= 1.0
-    written = json.loads(output.read_text())
-    threshold = written["models"][model_path("smollm2-135m").name]["threshold"]
+    assert len(rows) == 6 + 5  # each table's header; five decisions on questions, four on claims
+    for line in rows:
+        if not line.startswith("| decision"):
+            answered, abstained, overall = (cell.strip() for cell in line.split("|")[2:5])
+            assert answered.endswith("/4") and abstained.endswith("/4") and 0.0 <= float(overall) <= 1.0
+    name = model_path("smollm2-135m").name
+    written = json.loads(output.read_text())["models"][name]
+    threshold, statement = written["threshold"], written["statement"]["threshold"]
     assert f"threshold on every training question: {threshold}" in done.stdout
-    assert verifying.trained_threshold(model_path("smollm2-135m").name, output) == threshold
+    assert f"statement threshold on every training claim: {statement}" in done.stdout
+    assert verifying.trained_threshold(name, output) == threshold
+    assert verifying.trained_threshold(name, output, statement=True) == statement
 
 
 def test_the_shipped_verifier_threshold_was_trained_with_the_current_prompt() -> None:
@@ -186,3 +191,4 @@ def test_the_shipped_verifier_threshold_was_trained_with_the_current_prompt() ->
     shipped = json.loads(verifying.THRESHOLD_FILE.read_text())
     assert shipped["prompt"] == verifying.prompt_fingerprint()
     assert verifying.trained_threshold(model_path(DEFAULT_MODEL).name) is not None
+    assert "statement" in shipped["models"][model_path(DEFAULT_MODEL).name]
