@@ -93,10 +93,11 @@ _CROSS_REFERENCE = re.compile(
     r"|(for an? [\w\s-]{0,80}, )?check out\b|click here\b)",
     re.I,
 )
-# A negation after "or", "and" or "whether" (a word may come between), or before a "whether": see
-# `_negates_question` (PubMedQA training questions: 5 of the 13 corrections whose gold answer is "yes" gone,
-# none of the 18 whose gold answer is "no").
-_PAIRED_BEFORE = re.compile(r"\b(?:or|and|whether)\s+(?:\w+\s+)?$", re.I)
+# A negation after "or", "whether" or a word repeated across "and" ("did and did not"; a word may come
+# between), or before a "whether": see `_negates_question` (PubMedQA training questions: 4 of the 13
+# corrections whose gold answer is "yes" gone, none of the 18 whose gold answer is "no"). A plain "and no"
+# still negates ("mood improved and no side effects were reported").
+_PAIRED_BEFORE = re.compile(r"(?:\bor|\b(\w+)\s+and\s+\1|\bwhether)\s+(?:\w+\s+)?$", re.I)
 _WHETHER_AFTER = re.compile(r"\s*(?:\w+\s+){0,2}whether\b", re.I)
 _ANAPHOR_START = re.compile(
     r"^(it|its|this|these|that|those|they|their|he|she|his|her|such|the drug|the study|the findings)\b", re.I

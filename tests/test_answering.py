@@ -331,20 +331,23 @@ def test_a_negation_paired_with_its_affirmative_corrects_no_premise(
     tmp_path: Path, make_assistant: Callable[..., Assistant]
 ) -> None:
     """ "Patients who did and did not receive the supplement" denies nothing about the supplement; a sentence
-    saying it was not given still corrects "Did the supplement reduce the pain scores?"."""
-    files = {
-        "supplement-trial.txt": "Supplement Trial\n\nPatients who did and did not receive the magnesium supplement "
-        "were compared for pain scores over twelve weeks. Pain scores fell by a third in the magnesium supplement "
-        "group. The trial ran in four clinics in the river district.\n",
-    }
+    saying it was not given, on its own or after "and", still corrects "Did the supplement reduce the pain
+    scores?"."""
+    paired = "Patients who did and did not receive the magnesium supplement were compared for pain scores."
+    rest = " Pain scores fell by a third in the magnesium supplement group. The trial ran in four river clinics.\n"
     question = "Did the magnesium supplement reduce the pain scores of the patients?"
-    result = ingested(tmp_path, make_assistant, files).answer(question)
+    result = ingested(tmp_path, make_assistant, {"trial.txt": f"Supplement Trial\n\n{paired}{rest}"}).answer(question)
     assert result.reason != "false premise"
     assert "fell by a third" in result.text
-    files["supplement-trial.txt"] = files["supplement-trial.txt"].replace("did and did not receive", "did not receive")
-    (tmp_path / "second").mkdir()
-    corrected = ingested(tmp_path / "second", make_assistant, files).answer(question)
-    assert corrected.reason == "false premise"
+    denials = [
+        "Patients who did not receive the magnesium supplement were compared for pain scores.",
+        "Pain scores were compared over twelve weeks, and no patients received the magnesium supplement.",
+    ]
+    for number, denial in enumerate(denials):
+        (tmp_path / str(number)).mkdir()
+        files = {"trial.txt": f"Supplement Trial\n\n{denial}{rest}"}
+        corrected = ingested(tmp_path / str(number), make_assistant, files).answer(question)
+        assert corrected.reason == "false premise", denial
 
 
 def test_a_short_sentence_full_of_names_can_answer(tmp_path: Path, make_assistant: Callable[..., Assistant]) -> None:
