@@ -89,8 +89,9 @@ def is_statement(text: str) -> bool:
     A statement has no question mark and opens with no question word or auxiliary; a search phrase
     ("side effects of the drug") counts as one too.
     """
-    words = text.split()
-    return not text.rstrip().endswith("?") and not (words and words[0].lower().strip(",:") in _ASKING)
+    words = text.split(maxsplit=1)
+    first = re.split(r"['’]", words[0].lower().strip(",:"))[0] if words else ""  # "What's the dose" asks
+    return not text.rstrip().endswith("?") and first not in _ASKING
 
 
 def trained_threshold(model_file: str, path: Path | None = None, *, statement: bool = False) -> float | None:

@@ -490,6 +490,7 @@ def test_statements_have_their_own_threshold_where_one_was_trained(tmp_path: Pat
     assert verifying.is_statement("side effects of the drug")
     assert not verifying.is_statement("How many patients were enrolled?")
     assert not verifying.is_statement("Did the trial end early")
+    assert not verifying.is_statement("What's the usual dose")
     path = tmp_path / "verifier.json"
     entry = {"threshold": 0.35, "statement": {"threshold": -0.8}}
     path.write_text(json.dumps({"prompt": verifying.prompt_fingerprint(), "models": {"m.gguf": entry}}))
