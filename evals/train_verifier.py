@@ -177,8 +177,9 @@ def collect_claims(n_claims: int | None, llm: Any, work: Path) -> list[dict[str,
     for i, claim in enumerate(claims):
         context = assistant.context(claim["question"])
         arguments = context.answer_arguments()
-        result = assistant.answerer.answer(claim["question"], context.passages, threshold=-math.inf, **arguments)
         ranking = assistant.answerer.rank(claim["question"], context.passages, **arguments)
+        answer = assistant.answerer.answer
+        result = answer(claim["question"], context.passages, threshold=-math.inf, ranking=ranking, **arguments)
         given = not result.abstained
         record = {
             "article": str(i % 8),  # eight groups dealt in turn, paired into four folds as the articles are
