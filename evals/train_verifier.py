@@ -4,7 +4,7 @@ questions, one on SciFact training claims (for statements, `verifying.is_stateme
 Run from the repo root (about 45 minutes on 2 cores with the default model, 10 more with `--strict`; needs
 `assistant models install` for the model and the `bench` extra for scikit-learn):
     .venv/bin/python evals/train_verifier.py [--questions 300] [--claims -1] [--model qwen2.5-coder-1.5b]
-        [--articles N] [--strict] [--write]
+        [--articles N] [--strict] [--alternatives N] [--write]
 
 The questions are training data: a seeded balanced sample (seed 1) of the SQuAD 2.0 dev half's questions that
 are not in `evals/bench_qa.py`'s sample, so the benchmark's questions stay unread. Each one is answered through
@@ -22,7 +22,11 @@ gold answer, unanswerable when it was not given:
 - the scorer's own threshold (the default answerer), and the same with the plain verifier's verdict;
 - the verdict alone, on every answer;
 - a threshold on the log-odds (what ships); a logistic regression over the confidence's logit and the log-odds;
-- with `--strict`, a threshold on the stricter prompt's log-odds.
+- with `--strict`, a threshold on the stricter prompt's log-odds;
+- with `--alternatives N`, the verifier as a second chance: when it rejects an answer, the next sentences
+  of the ranking (up to N), each quoted alone, are read in turn and the first whose log-odds pass the
+  threshold is the answer (a premise correction has none; about N times the model's time per rejected
+  answer).
 Also the AUC of each score for "this answer is right" over the answers given.
 
 The claims are `evals/train_scorer.py`'s SciFact training claims (its corpus: the cited abstracts of 60 %
@@ -74,7 +78,7 @@ from train_scorer import (  # noqa: E402
 from assistant import models  # noqa: E402
 from assistant.embedding import Embedder  # noqa: E402
 from assistant.generation import defuse  # noqa: E402
-from assistant.records import SPACED_MARKER  # noqa: E402
+from assistant.records import SPACED_MARKER, Answer  # noqa: E402
 from assistant.scorer import Scorer  # noqa: E402
 from assistant.verifying import (  # noqa: E402
     QUESTION,
@@ -122,9 +126,18 @@ def quoted(result: Any) -> str:
 
 
 def collect(
-    n_questions: int, n_articles: int | None, llm: Any, work: Path, prompts: dict[str, tuple[str, str]]
+    n_questions: int,
+    n_articles: int | None,
+    llm: Any,
+    work: Path,
+    prompts: dict[str, tuple[str, str]],
+    *,
+    alternatives: int = 0,
 ) -> list[dict[str, Any]]:
-    """Each sampled question's answer, confidence, pass and verifier log-odds."""
+    """Each sampled question's answer, confidence, pass and verifier log-odds.
+
+    With `alternatives`, also the pass and log-odds of the next ranked sentences, each quoted alone.
+    """
     articles = squad_articles(SQUAD, n_articles)
     everything = squad_questions(squad_articles(SQUAD, None))
     benchmark = {q["question"] for q in balanced_sample(everything, 200)}
@@ -160,6 +173,14 @@ def collect(
         if record["given"]:
             for name, prompt in prompts.items():
                 record[name] = log_odds(llm, prompt, quoted(result), q["question"])
+        record["alternatives"] = []
+        if record["given"] and not result.reason and ranking is not None:
+            for sentence in ranking.sentences[1 : 1 + alternatives]:
+                base = Answer(q["question"], "", abstained=True, passages=result.passages)
+                alternative = answerer._compose(base, [sentence], reason="")
+                right = q["answerable"] and bench_qa.squad_passes(alternative, True, q["golds"])
+                lo = log_odds(llm, PROMPTS["shipped"], quoted(alternative), q["question"])
+                record["alternatives"].append({"right": right, "shipped": lo})
         records.append(record)
         if i % 25 == 0:
             bench_qa.log(f"{i}/{len(questions)} questions")
@@ -197,9 +218,12 @@ def collect_claims(n_claims: int | None, llm: Any, work: Path) -> list[dict[str,
     return records
 
 
-def score(records: list[dict[str, Any]], given: list[bool]) -> tuple[int, int, int, int]:
-    """Answerable passed, answerable, unanswerable abstained, unanswerable."""
-    a = sum(r["right"] and g for r, g in zip(records, given, strict=True))
+def score(
+    records: list[dict[str, Any]], given: list[bool], right: list[bool] | None = None
+) -> tuple[int, int, int, int]:
+    """Answerable passed, answerable, unanswerable abstained, unanswerable (`right`: of the answers given)."""
+    right = right if right is not None else [r["right"] for r in records]
+    a = sum(ok and g for ok, g in zip(right, given, strict=True))
     u = sum(not r["answerable"] and not g for r, g in zip(records, given, strict=True))
     n_a = sum(r["answerable"] for r in records)
     return a, n_a, u, len(records) - n_a
@@ -260,11 +284,45 @@ def left_out(records: list[dict[str, Any]], features: list[str]) -> list[bool]:
     return [given[i] for i in range(len(records))]
 
 
-def table(records: list[dict[str, Any]], rows: dict[str, list[bool]], heads: tuple[str, str]) -> None:
-    """Print one markdown row per decision: answerable right, unanswerable abstained, balanced."""
+def second_chances(record: dict[str, Any], threshold: float, tries: int) -> tuple[bool, bool]:
+    """(answered, right) when the first of the answer and its next `tries - 1` sentences above `threshold` answers."""
+    if not record["given"]:
+        return False, False
+    candidates = [record, *record["alternatives"][: tries - 1]]
+    picked = next((c for c in candidates if c["shipped"] > threshold), None)
+    return picked is not None, picked is not None and picked["right"]
+
+
+def left_out_retries(records: list[dict[str, Any]], tries: int) -> tuple[list[bool], list[bool]]:
+    """`second_chances` with the threshold chosen on the other folds' records (as `left_out`)."""
+    groups = sorted({r["article"] for r in records})
+    folds = [set(groups[i : i + 2]) for i in range(0, len(groups), 2)]
+    grid = [round(float(t), 2) for t in np.arange(-4.0, 4.0, 0.05)]
+    outcome: dict[int, tuple[bool, bool]] = {}
+    for held in folds:
+        train = [r for r in records if r["article"] not in held] or records
+
+        def passes(t: float, rows: list[dict[str, Any]] = train) -> float:
+            picks = [second_chances(r, t, tries) for r in rows]
+            return balanced(score(rows, [g for g, _ in picks], [ok for _, ok in picks]))
+
+        best = max(grid, key=passes)
+        for i, r in enumerate(records):
+            if r["article"] in held:
+                outcome[i] = second_chances(r, best, tries)
+    return [outcome[i][0] for i in range(len(records))], [outcome[i][1] for i in range(len(records))]
+
+
+def table(
+    records: list[dict[str, Any]],
+    rows: dict[str, list[bool] | tuple[list[bool], list[bool]]],
+    heads: tuple[str, str],
+) -> None:
+    """Print one markdown row per decision (answered, or answered and right): answerable right, unanswerable
+    abstained, balanced."""
     print(f"| decision | {heads[0]} | {heads[1]} | balanced |\n|---|---|---|---|")
-    for name, given in rows.items():
-        a, n_a, u, n_u = score(records, given)
+    for name, row in rows.items():
+        a, n_a, u, n_u = score(records, *row) if isinstance(row, tuple) else score(records, row)
         print(f"| {name} | {a}/{n_a} | {u}/{n_u} | {balanced((a, n_a, u, n_u)):.3f} |")
 
 
@@ -303,9 +361,9 @@ def train_questions(args: argparse.Namespace, llm: Any, prompts: dict[str, tuple
     """The SQuAD part: its table, and the questions' threshold with its provenance."""
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="train-verifier-") as work:
-        records = collect(args.questions, args.articles, llm, Path(work), prompts)
+        records = collect(args.questions, args.articles, llm, Path(work), prompts, alternatives=args.alternatives)
     articles = sorted({r["article"] for r in records})
-    rows: dict[str, list[bool]] = {}
+    rows: dict[str, list[bool] | tuple[list[bool], list[bool]]] = {}
     fixed = {
         "scorer threshold (default answerer)": lambda r: r["confidence"] >= r["threshold"],
         "scorer threshold + plain yes / no (the verifier before)": lambda r: (
@@ -323,6 +381,10 @@ def train_questions(args: argparse.Namespace, llm: Any, prompts: dict[str, tuple
         learned["log-odds threshold, stricter prompt"] = ["strict"]
     for name, features in learned.items():
         rows[name + " (leave-articles-out)"] = left_out(records, features)
+    for tries in range(2, args.alternatives + 2):
+        rows[f"log-odds threshold, first of the best {tries} sentences (leave-articles-out)"] = left_out_retries(
+            records, tries
+        )
     print(f"{len(records)} training questions, {len(articles)} articles, model {args.model}, "
           f"{time.perf_counter() - started:.0f} s\n")  # fmt: skip
     table(records, rows, ("answerable right", "unanswerable abstained"))
@@ -369,6 +431,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--claims", type=int, default=-1, help="SciFact training claims (-1: all; 0: skip)")
     parser.add_argument("--model", default="qwen2.5-coder-1.5b", help="an installed model (`assistant models list`)")
     parser.add_argument("--strict", action="store_true", help="also read the log-odds under a stricter prompt")
+    parser.add_argument(
+        "--alternatives", type=int, default=0, help="also read the next N ranked sentences of a rejected answer"
+    )
     parser.add_argument("--write", action="store_true", help="write the thresholds to assistant/data/verifier.json")
     parser.add_argument("--output", type=Path, default=THRESHOLD_FILE, help="where --write writes (default: shipped)")
     args = parser.parse_args(argv)

@@ -161,18 +161,23 @@ def test_sentence_model_alternatives_run_on_a_slice() -> None:
 
 @pytest.mark.slow
 def test_verifier_training_runs_on_a_slice_and_writes_its_threshold(tmp_path: Path) -> None:
-    """evals/train_verifier.py scores every decision on a few questions with the small model and writes a threshold."""
+    """evals/train_verifier.py scores every decision on a few questions with the small model and writes a threshold.
+
+    With `--alternatives 1` it also scores the second chance (the next ranked sentence of a rejected answer).
+    """
     if not model_path("smollm2-135m").is_file():
         pytest.skip("run `assistant models install smollm2-135m`")
     output = tmp_path / "verifier.json"
     command = [sys.executable, str(REPO / "evals" / "train_verifier.py"), "--articles", "2", "--questions", "8"]
-    command += ["--claims", "8", "--model", "smollm2-135m", "--write", "--output", str(output)]
+    command += ["--claims", "8", "--model", "smollm2-135m", "--alternatives", "1", "--write", "--output", str(output)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False, cwd=REPO)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "8 training questions, 2 articles, model smollm2-135m" in done.stdout
     assert "8 training claims, model smollm2-135m" in done.stdout
     rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and line[2:3].isalpha()]
-    assert len(rows) == 6 + 5  # each table's header; five decisions on questions, four on claims
+    # each table's header; six decisions on questions (one a second chance), four on claims
+    assert len(rows) == 2 + 6 + 4
+    assert any("first of the best 2 sentences" in line for line in rows)
     for line in rows:
         if not line.startswith("| decision"):
             answered, abstained, overall = (cell.strip() for cell in line.split("|")[2:5])
