@@ -38,7 +38,9 @@ threshold chosen on the other three of four folds (the claims dealt into eight g
 `--write` writes the thresholds chosen on every training question and claim to `assistant/data/verifier.json`,
 under the model's file name and with the fingerprint of the prompt it was trained with (`verifying.py` uses
 them only while the prompt is unchanged); `--questions 0` or `--claims 0` leaves that part of the entry as it
-was. The choice is deterministic: greedy decoding, fixed samples, and the first best threshold on a 0.05 grid.
+was. The choice is deterministic for the same options: greedy decoding, fixed samples, and the first best
+threshold on a 0.05 grid. llama.cpp reuses what it computed for the previous prompt's shared opening, so options
+that add readings (`--strict`, `--alternatives`) move some log-odds by a few hundredths; ship from a run without.
 `--articles`, `--questions` and `--claims` cut the data down (the test suite runs a tiny slice with the small
 model).
 """
@@ -95,6 +97,7 @@ STRICT = (
     "Reply yes or no.",
 )
 PROMPTS = {"shipped": (SYSTEM, QUESTION), "strict": STRICT}
+GRID = [round(float(t), 2) for t in np.arange(-4.0, 4.0, 0.05)]  # the thresholds tried, first best kept
 
 
 def log_odds(llm: Any, prompt: tuple[str, str], text: str, question: str) -> float:
@@ -260,8 +263,7 @@ def fit(train: list[dict[str, Any]], features: list[str]) -> tuple[Callable[[dic
         return float(model.decision_function(row)[0]) if model is not None else float(row[0, 0])
 
     scores = [value(r) for r in train]
-    grid = [round(float(t), 2) for t in np.arange(-4.0, 4.0, 0.05)]
-    best = max(grid, key=lambda t: balanced(score(train, [s > t for s in scores])))
+    best = max(GRID, key=lambda t: balanced(score(train, [s > t for s in scores])))
     return value, best
 
 
@@ -271,12 +273,16 @@ def chosen(train: list[dict[str, Any]], test: list[dict[str, Any]], features: li
     return [value(r) > best for r in test]
 
 
+def article_folds(records: list[dict[str, Any]]) -> list[set[str]]:
+    """The records' articles in name order, two by two (one pair only: in-sample)."""
+    groups = sorted({r["article"] for r in records})
+    return [set(groups[i : i + 2]) for i in range(0, len(groups), 2)]
+
+
 def left_out(records: list[dict[str, Any]], features: list[str]) -> list[bool]:
     """Which records are answered, each by the rule chosen on the records of the other folds (`article`)."""
-    groups = sorted({r["article"] for r in records})
-    folds = [set(groups[i : i + 2]) for i in range(0, len(groups), 2)]  # one pair only: in-sample
     given = {}
-    for held in folds:
+    for held in article_folds(records):
         train = [r for r in records if r["article"] not in held] or records
         test = [i for i, r in enumerate(records) if r["article"] in held]
         for i, g in zip(test, chosen(train, [records[i] for i in test], features), strict=True):
@@ -295,18 +301,15 @@ def second_chances(record: dict[str, Any], threshold: float, tries: int) -> tupl
 
 def left_out_retries(records: list[dict[str, Any]], tries: int) -> tuple[list[bool], list[bool]]:
     """`second_chances` with the threshold chosen on the other folds' records (as `left_out`)."""
-    groups = sorted({r["article"] for r in records})
-    folds = [set(groups[i : i + 2]) for i in range(0, len(groups), 2)]
-    grid = [round(float(t), 2) for t in np.arange(-4.0, 4.0, 0.05)]
     outcome: dict[int, tuple[bool, bool]] = {}
-    for held in folds:
+    for held in article_folds(records):
         train = [r for r in records if r["article"] not in held] or records
 
         def passes(t: float, rows: list[dict[str, Any]] = train) -> float:
             picks = [second_chances(r, t, tries) for r in rows]
             return balanced(score(rows, [g for g, _ in picks], [ok for _, ok in picks]))
 
-        best = max(grid, key=passes)
+        best = max(GRID, key=passes)
         for i, r in enumerate(records):
             if r["article"] in held:
                 outcome[i] = second_chances(r, best, tries)
