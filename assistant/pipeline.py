@@ -411,9 +411,8 @@ class Assistant:
         from assistant.verifying import verify
 
         try:
-            quotes = " ".join(c.text for c in result.citations) or result.text
             timeout = self.settings.llm.timeout
-            supported = verify(model, result.question, quotes, timeout=timeout, grading=grading)
+            supported = verify(model, result.question, result, timeout=timeout, grading=grading)
         except BackendError as exc:
             result.warnings.append(f"not verified: {exc}")
             return result

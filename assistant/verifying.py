@@ -52,7 +52,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from assistant.generation import defuse
 from assistant.llm import stream_text
-from assistant.records import SPACED_MARKER
+from assistant.records import SPACED_MARKER, Answer
 
 if TYPE_CHECKING:
     from langchain_core.language_models.chat_models import BaseChatModel
@@ -111,6 +111,16 @@ def trained_threshold(model_file: str, path: Path | None = None, *, statement: b
     return float(entry["threshold"]) if "threshold" in entry else None
 
 
+def shown_text(answer: Answer) -> str:
+    """What the verifier reads of an answer: its cited spans (else its text), defused, without [n] markers.
+
+    Not the answer's own words, such as a "No:" before a quote. Training reads the same
+    (`evals/train_verifier.py`).
+    """
+    quotes = " ".join(c.text for c in answer.citations) or answer.text
+    return defuse(SPACED_MARKER.sub("", quotes).strip())
+
+
 @dataclass(frozen=True)
 class Grading:
     """A threshold on the first reply token's log-odds, applied through logit biases on its token ids."""
@@ -154,17 +164,17 @@ def local_grading(model: LocalChat) -> Grading | None:
 def verify(
     model: BaseChatModel,
     question: str,
-    answer_text: str,
+    answer: Answer,
     *,
     timeout: float,
     grading: Grading | None = None,
 ) -> bool | None:
-    """Whether `model` says `answer_text` states the answer to `question` (None: no verdict in its reply).
+    """Whether `model` says `answer` (`shown_text`) states the answer to `question` (None: no verdict in its reply).
 
     With `grading` (a local model) the reply is one token, biased as `Grading.bias` says.
     Raises `BackendError` when the model cannot be reached or fails (see `llm.stream_text`).
     """
-    text = defuse(SPACED_MARKER.sub("", answer_text).strip())
+    text = shown_text(answer)
     messages = [SystemMessage(SYSTEM), HumanMessage(QUESTION.format(text=text, question=defuse(question)))]
     runnable: Any = model
     pattern = _VERDICT

@@ -80,7 +80,7 @@ from train_scorer import (  # noqa: E402
 from assistant import models  # noqa: E402
 from assistant.embedding import Embedder  # noqa: E402
 from assistant.generation import defuse  # noqa: E402
-from assistant.records import SPACED_MARKER, Answer  # noqa: E402
+from assistant.records import Answer  # noqa: E402
 from assistant.scorer import Scorer  # noqa: E402
 from assistant.verifying import (  # noqa: E402
     QUESTION,
@@ -88,6 +88,7 @@ from assistant.verifying import (  # noqa: E402
     THRESHOLD_FILE,
     VERDICT_SPELLINGS,
     prompt_fingerprint,
+    shown_text,
     trained_threshold,
 )
 
@@ -121,11 +122,6 @@ def load_model(model: str) -> Any:
 
     return Llama(model_path=str(models.resolve(model)), n_ctx=2048, n_threads=os.cpu_count() or 1,
                  logits_all=True, verbose=False, seed=0)  # fmt: skip
-
-
-def quoted(result: Any) -> str:
-    """An answer's cited spans as the verifier reads them."""
-    return defuse(SPACED_MARKER.sub("", " ".join(c.text for c in result.citations) or result.text).strip())
 
 
 def collect(
@@ -175,14 +171,14 @@ def collect(
         }
         if record["given"]:
             for name, prompt in prompts.items():
-                record[name] = log_odds(llm, prompt, quoted(result), q["question"])
+                record[name] = log_odds(llm, prompt, shown_text(result), q["question"])
         record["alternatives"] = []
         if record["given"] and not result.reason and ranking is not None:
             for sentence in ranking.sentences[1 : 1 + alternatives]:
                 base = Answer(q["question"], "", abstained=True, passages=result.passages)
                 alternative = answerer._compose(base, [sentence], reason="")
                 right = q["answerable"] and bench_qa.squad_passes(alternative, True, q["golds"])
-                lo = log_odds(llm, PROMPTS["shipped"], quoted(alternative), q["question"])
+                lo = log_odds(llm, PROMPTS["shipped"], shown_text(alternative), q["question"])
                 record["alternatives"].append({"right": right, "shipped": lo})
         records.append(record)
         if i % 25 == 0:
@@ -214,7 +210,7 @@ def collect_claims(n_claims: int | None, llm: Any, work: Path) -> list[dict[str,
             "threshold": assistant.answerer.scorer.threshold,
         }
         if given:
-            record["shipped"] = log_odds(llm, PROMPTS["shipped"], quoted(result), claim["question"])
+            record["shipped"] = log_odds(llm, PROMPTS["shipped"], shown_text(result), claim["question"])
         records.append(record)
         if i % 25 == 0:
             bench_qa.log(f"{i}/{len(claims)} claims")
