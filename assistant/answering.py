@@ -58,7 +58,7 @@ from assistant.questions import (
 from assistant.records import RELATED_NOTE, Answer, Citation, Passage, abstention_text
 from assistant.references import DocumentNames, Reference
 from assistant.retrieval import ChunkInfo, LexicalIndex, analyse
-from assistant.scorer import default_scorer, sigmoid
+from assistant.scorer import ANSWER_FEATURES, default_scorer, sigmoid
 
 # Hand-set, not learned: the rules that abstain before any sentence is weighed, the composition of an
 # answer, and the "blend" score (an input of the learned sentence model, which decides how much it
@@ -568,16 +568,11 @@ class ExtractiveAnswerer:
         # Words that named a document ("the Reuters article") pick it; the features leave them out.
         ordered = [t for t in question.terms if t not in question.selectors] or question.terms
         pairs = set(pairwise(ordered))
-        best_dense = max(s.dense for s in sentences)
-        best_free = max(s.dense_free for s in sentences)
-        best_own = max(s.own for s in sentences)
-        best_coverage = max(s.coverage for s in sentences)
-        best_blend = max(s.score for s in sentences)
+        top = {k: max(getattr(s, k) for s in sentences) for k in ("dense", "dense_free", "own", "coverage", "score")}
         qterms = set(ordered)
         idf = {t: self.lexical.bm25.idf(t) if self.lexical.bm25.contains(t) else self._rare_idf for t in qterms}
         total_idf = sum(idf.values()) or 1.0
         passage_terms: dict[str, set[str]] = {}
-        negated = bool(NEGATION.search(question.text))
         # Numbers the question states on their own; "3T" or "COVID-19" are names, which `grounded` checks.
         asked_numbers = {n.replace(",", "") for n in STANDALONE_NUMBER.findall(question.text)}
         flips = opposites(qterms)
@@ -594,11 +589,11 @@ class ExtractiveAnswerer:
                 "coverage": sentence.coverage,
                 "plain_share": len(qterms & sentence.terms) / max(1, len(qterms)),
                 "bigrams": len(pairs & set(pairwise(analyse(sentence.text)))) / len(pairs) if pairs else 0.0,
-                "dense_gap": sentence.dense - best_dense,
+                "dense_gap": sentence.dense - top["dense"],
                 "dense_free": sentence.dense_free,
-                "dense_free_gap": sentence.dense_free - best_free,
-                "own_gap": sentence.own - best_own,
-                "coverage_gap": sentence.coverage - best_coverage,
+                "dense_free_gap": sentence.dense_free - top["dense_free"],
+                "own_gap": sentence.own - top["own"],
+                "coverage_gap": sentence.coverage - top["coverage"],
                 "passage_rank": 1.0 / (1 + sentence.rank),
                 "passage_dense": sentence.passage.dense or 0.0,
                 "typed": float(bool(question.answer_type)),
@@ -608,12 +603,12 @@ class ExtractiveAnswerer:
                 "first_in_passage": float(not sentence.passage.text[: sentence.start - sentence.passage.start].strip()),
                 "unmatched_idf": max(unmatched, default=0.0) / self._rare_idf,
                 "passage_unmatched": sum(idf[t] for t in qterms if t not in passage_terms[chunk]) / total_idf,
-                "negation_mismatch": float(negated != bool(NEGATION.search(sentence.text))),
+                "negation_mismatch": float(question.negated != bool(NEGATION.search(sentence.text))),
                 "number_mismatch": float(bool(asked_numbers - numbers(sentence.text))),
                 "antonym_mismatch": float(says_opposite(flips, sentence.terms)),
                 "grounded": float(self._grounded(question, sentence)),
                 "blend": sentence.score,
-                "blend_gap": sentence.score - best_blend,
+                "blend_gap": sentence.score - top["score"],
             }
             sentence.logit = self.scorer.sentence.logit(sentence.features)
             sentence.probability = sigmoid(sentence.logit)
@@ -622,23 +617,15 @@ class ExtractiveAnswerer:
         runner_up = sentences[1].logit if len(sentences) > 1 else best.logit - 5.0
         ranking.sentences = sentences
         ranking.answer_features = {
+            # "best_dense", "best_grounded", ...: the best sentence's own features (its logit is not one of them).
+            **{f: best.features[f[5:]] for f in ANSWER_FEATURES if f.startswith("best_") and f != "best_logit"},
             "best_logit": best.logit,
             "margin": min(5.0, best.logit - runner_up),
-            "best_dense": best.dense,
-            "best_own": best.own,
-            "best_coverage": best.coverage,
-            "best_unmatched_idf": best.features["unmatched_idf"],
-            "best_passage_unmatched": best.features["passage_unmatched"],
             "missing_share": ranking.missing_share,
             "missing_name": float(bool(ranking.missing_names) and not ranking.only_common),
             "only_common": float(ranking.only_common),
-            "best_grounded": best.features["grounded"],
             "typed": best.features["typed"],
-            "best_evidence": best.features["evidence"],
             "measured_unevidenced": float(question.answer_type in MEASURED_TYPES and not best.features["evidence"]),
-            "best_negation_mismatch": best.features["negation_mismatch"],
-            "best_number_mismatch": best.features["number_mismatch"],
-            "best_antonym_mismatch": best.features["antonym_mismatch"],
             "log_candidates": math.log1p(len(sentences)),
             "log_terms": math.log1p(len(question.terms)),
         }

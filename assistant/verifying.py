@@ -17,8 +17,8 @@ statements' own threshold). Hence off by default.
 A few-shot prompt (four made-up examples) was measured on 88 SQuAD answers: it kept every right
 answer but rejected only 4 of 41 answers to unanswerable questions, against 18 of 41 without, so
 the prompt stays zero-shot. Graded by the log-odds of its first token instead of its yes or no
-(`evals/train_verifier.py`, 300 SQuAD training questions), it decides better (balanced pass 0.643
-against 0.623 leave-articles-out).
+(`evals/train_verifier.py`, 300 SQuAD training questions), it decides better (balanced pass 0.653
+against 0.633 leave-articles-out).
 
 Graded verdicts (local models only). The local model's reply is steered by logit biases instead of
 read from log-probabilities (which would make its server keep every prompt token's logits, 15-20 %

@@ -39,8 +39,9 @@ threshold chosen on the other three of four folds (the claims dealt into eight g
 under the model's file name and with the fingerprint of the prompt it was trained with (`verifying.py` uses
 them only while the prompt is unchanged); `--questions 0` or `--claims 0` leaves that part of the entry as it
 was. The choice is deterministic for the same options: greedy decoding, fixed samples, and the first best
-threshold on a 0.05 grid. llama.cpp reuses what it computed for the previous prompt's shared opening, so options
-that add readings (`--strict`, `--alternatives`) move some log-odds by a few hundredths; ship from a run without.
+threshold on a 0.05 grid. Each reading starts from a reset model (llama.cpp would otherwise reuse what it computed
+for the previous prompt's shared opening, which moved some log-odds by a few hundredths), so a question's log-odds do
+not depend on the order of readings or on options that add some (`--strict`, `--alternatives`).
 `--articles`, `--questions` and `--claims` cut the data down (the test suite runs a tiny slice with the small
 model).
 """
@@ -107,6 +108,7 @@ def log_odds(llm: Any, prompt: tuple[str, str], text: str, question: str) -> flo
         {"role": "system", "content": prompt[0]},
         {"role": "user", "content": prompt[1].format(text=text, question=defuse(question))},
     ]
+    llm.reset()  # read from scratch: llama.cpp reuses the previous prompt's shared opening, which moves log-odds
     reply = llm.create_chat_completion(messages, max_tokens=1, logprobs=True, top_logprobs=20, temperature=0.0)
     top = reply["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
 
