@@ -10,15 +10,15 @@ state the answer.
 Measured with Qwen2.5-Coder-1.5B (local, 2 cores) through `answer()` (`evals/bench_qa.py --verifier
 local`, the README has the table): on SQuAD dev-half questions, abstentions on unanswerable ones rose
 from 34 to 71 of 100 while right answers fell from 65 to 59, at about 2.5 s per answer (graded, as
-below: from 29 to 75 and from 67 to 60, overall 0.480 -> 0.675); but it also rejects right answers
-that need their document's context (golden set: 29 -> 24 of 44; graded 37 -> 27) and many answers
-to claims, which are not questions (SciFact: 7 -> 34 of 60 abstained; graded 5 -> 41, and 27 with the
-statements' own threshold). Hence off by default.
+below, quotes after their titles: from 29 to 75 and from 67 to 56, overall 0.480 -> 0.655); but it
+also rejects right answers that need their document's context (golden set: 29 -> 24 of 44; graded
+37 -> 32) and many answers to claims, which are not questions (SciFact: 7 -> 34 of 60 abstained;
+graded 5 -> 23 with the statements' own threshold). Hence off by default.
 A few-shot prompt (four made-up examples) was measured on 88 SQuAD answers: it kept every right
 answer but rejected only 4 of 41 answers to unanswerable questions, against 18 of 41 without, so
 the prompt stays zero-shot. Graded by the log-odds of its first token instead of its yes or no
-(`evals/train_verifier.py`, 300 SQuAD training questions), it decides better (balanced pass 0.653
-against 0.633 leave-articles-out).
+(`evals/train_verifier.py`, 300 SQuAD training questions), it decides better (balanced pass 0.640
+against 0.627 leave-articles-out).
 
 Graded verdicts (local models only). The local model's reply is steered by logit biases instead of
 read from log-probabilities (which would make its server keep every prompt token's logits, 15-20 %
@@ -66,6 +66,7 @@ SYSTEM = (
 QUESTION = (
     "<text>\n{text}\n</text>\n\nQuestion: {question}\nDoes the text state the answer to this question? Reply yes or no."
 )
+CITED = 'From "{title}": {quotes}'  # one line per cited document (`shown_text`)
 _VERDICT = re.compile(r"\W*(yes|no)\b", re.IGNORECASE)
 _GRADED_VERDICT = re.compile(r"\W*(yes|no)", re.IGNORECASE)  # one token, steered to one of these words
 VERDICT_SPELLINGS = {"yes": ("yes", "Yes", " yes", " Yes", "YES"), "no": ("no", "No", " no", " No", "NO")}
@@ -80,7 +81,7 @@ THRESHOLD_FILE = Path(__file__).with_name("data") / "verifier.json"
 
 def prompt_fingerprint() -> str:
     """A short hash of the verifier's prompt: a threshold trained with another prompt does not apply."""
-    return hashlib.sha256(f"{SYSTEM}\n{QUESTION}".encode()).hexdigest()[:16]
+    return hashlib.sha256(f"{SYSTEM}\n{QUESTION}\n{CITED}".encode()).hexdigest()[:16]
 
 
 def is_statement(text: str) -> bool:
@@ -114,11 +115,18 @@ def trained_threshold(model_file: str, path: Path | None = None, *, statement: b
 def shown_text(answer: Answer) -> str:
     """What the verifier reads of an answer: its cited spans (else its text), defused, without [n] markers.
 
-    Not the answer's own words, such as a "No:" before a quote. Training reads the same
+    Each document's spans follow its title (`CITED`): a quote that does not repeat which study or
+    article it comes from ("41 healthy control subjects") is read as that document's. Not the
+    answer's own words, such as a "No:" before a quote. Training reads the same
     (`evals/train_verifier.py`).
     """
-    quotes = " ".join(c.text for c in answer.citations) or answer.text
-    return defuse(SPACED_MARKER.sub("", quotes).strip())
+    if not answer.citations:
+        return defuse(SPACED_MARKER.sub("", answer.text).strip())
+    quoted: dict[str, list[str]] = {}
+    for citation in answer.citations:
+        quoted.setdefault(" ".join(citation.title.split()) or citation.source, []).append(citation.text)
+    shown = "\n".join(CITED.format(title=title, quotes=" ".join(quotes)) for title, quotes in quoted.items())
+    return defuse(SPACED_MARKER.sub("", shown).strip())
 
 
 @dataclass(frozen=True)

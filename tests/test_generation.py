@@ -399,7 +399,8 @@ def test_verifier_that_fails_or_says_neither_leaves_the_answer_with_a_warning(in
 
 
 def test_verifier_reads_the_answer_fenced_and_without_markers(indexed: Assistant) -> None:
-    """The verifier gets the quoted text inside <text> fences, with no [n] markers, and the question."""
+    """The verifier gets the quoted text inside <text> fences, after its document's title, with no [n]
+    markers, and the question."""
     model = recorded("yes")
     seen: list[str] = []
     original = model._stream
@@ -412,6 +413,7 @@ def test_verifier_reads_the_answer_fenced_and_without_markers(indexed: Assistant
     result = with_verifier(indexed, model).answer(COUNT)
     assert seen and "<text>" in seen[0] and COUNT in seen[0]
     assert "[1]" in result.text and "[1]" not in seen[0]
+    assert f'From "{" ".join(result.citations[0].title.split())}": ' in seen[0]
 
 
 def graded(
