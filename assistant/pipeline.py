@@ -398,6 +398,9 @@ class Assistant:
                 self._verifier = build_chat_model(self.settings.answering.verifier, self.settings.llm)
             if isinstance(self._verifier, LocalChat) and self._grading is None:
                 self._grading = local_grading(self._verifier) or False
+                if not (self._grading and self._grading.trained):
+                    # Untrained, its verdicts are unmeasured (SmolLM2-135M: at chance, README "Measured").
+                    logger.warning("the verifier %s has no threshold trained for it", self._verifier.model_path)
             return self._verifier, self._grading or None
 
     def _verified(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -441,24 +442,28 @@ def graded(
 
 @pytest.mark.skipif(not SMOLLM.is_file(), reason="run `assistant models install smollm2-135m`")
 def test_local_verifier_is_graded_by_its_trained_threshold(
-    indexed: Assistant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    indexed: Assistant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """SmolLM2 through its child process, steered by logit biases: the trained threshold, not the reply, decides.
 
     SmolLM2 replies to the verifier's prompt with neither yes nor no, so a plain reading gives no verdict;
-    graded, it always gives one. With a trained threshold the answer model's own threshold is off.
+    graded, it always gives one. With a trained threshold the answer model's own threshold is off; without
+    one, starting the verifier logs a warning.
     """
     thresholds = tmp_path / "verifier.json"
     france = "What is the capital of France?"
     assert indexed.answer(france).reason == "none of the documents mention France"
     lenient = graded(indexed, thresholds, monkeypatch, -100.0)
+    caplog.set_level(logging.WARNING, logger="assistant.pipeline")
     kept = lenient.answer(france)
+    assert "no threshold trained" not in caplog.text
     assert not kept.abstained and kept.citations and "verify" in kept.timings
     assert not any(w.startswith("not verified") for w in kept.warnings)
     strict = graded(indexed, thresholds, monkeypatch, 100.0).answer(COUNT)
     assert strict.abstained and "verifier" in strict.reason and not strict.citations
     untrained = graded(indexed, thresholds, monkeypatch, None)
     assert untrained.answer(france).reason == "none of the documents mention France"  # the answer model decides
+    assert "has no threshold trained for it" in caplog.text
     checked = untrained.answer(COUNT)
     assert "verify" in checked.timings and not any(w.startswith("not verified") for w in checked.warnings)
 
