@@ -120,13 +120,11 @@ def shown_text(answer: Answer) -> str:
     answer's own words, such as a "No:" before a quote. Training reads the same
     (`evals/train_verifier.py`).
     """
-    if not answer.citations:
-        return defuse(SPACED_MARKER.sub("", answer.text).strip())
     quoted: dict[str, list[str]] = {}
     for citation in answer.citations:
         quoted.setdefault(" ".join(citation.title.split()) or citation.source, []).append(citation.text)
     shown = "\n".join(CITED.format(title=title, quotes=" ".join(quotes)) for title, quotes in quoted.items())
-    return defuse(SPACED_MARKER.sub("", shown).strip())
+    return defuse(SPACED_MARKER.sub("", shown or answer.text).strip())
 
 
 @dataclass(frozen=True)
