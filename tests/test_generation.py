@@ -417,6 +417,18 @@ def test_verifier_reads_the_answer_fenced_and_without_markers(indexed: Assistant
     assert f'From "{" ".join(result.citations[0].title.split())}": ' in seen[0]
 
 
+def test_verifier_reads_a_statement_under_the_statements_prompt(indexed: Assistant) -> None:
+    """A question is read under the verifier's prompt, a claim (`is_statement`) under the statements' own."""
+    model = Listening(responses=["yes", "yes"])
+    checked = with_verifier(indexed, model)
+    assert not checked.answer(COUNT).abstained
+    assert not checked.answer("The harbor lantern survey counted glowing otoliths in the north tank.").abstained
+    question, claim = model.prompts
+    assert question.startswith(verifying.SYSTEM) and "Is the answer to this question written" in question
+    assert claim.startswith(verifying.STATEMENT_SYSTEM) and "Does the text state the answer" in claim
+    assert verifying.SYSTEM != verifying.STATEMENT_SYSTEM
+
+
 def graded(
     indexed: Assistant,
     thresholds: Path,
