@@ -10,7 +10,8 @@ state the answer.
 Measured with Qwen2.5-Coder-1.5B (local, 2 cores) through `answer()` (`evals/bench_qa.py --verifier
 local`, the README has the table): on SQuAD dev-half questions, abstentions on unanswerable ones rose
 from 34 to 71 of 100 while right answers fell from 65 to 59, at about 2.5 s per answer (graded, as
-below, quotes after their titles: from 29 to 75 and from 67 to 56, overall 0.480 -> 0.655, about 1.4 s); but it
+below, quotes after their titles: from 29 to 75 and from 67 to 56, overall 0.480 -> 0.655, about
+1.4 s; with the strict wording for questions, below: 31 -> 79 and 67 -> 55, 0.490 -> 0.670); but it
 also rejects right answers that need their document's context (golden set: 29 -> 24 of 44; graded
 37 -> 32) and many answers to claims, which are not questions (SciFact: 7 -> 34 of 60 abstained;
 graded 5 -> 23 with the statements' own threshold). Hence off by default.
