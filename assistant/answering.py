@@ -11,7 +11,7 @@ verbatim span it quotes. How it decides:
    mismatches, each also against the best candidate. Words that name the document the question is
    about ("the survey article", `references.py`) pick the document and are left out.
 3. Decisions: the learned sentence model ranks the candidates and the learned answer model gives the
-   probability that the best one is right; below the trained threshold the answerer abstains. Both are
+   probability that the best one is right; below the trained threshold (per `answering.caution`) it abstains. Both are
    logistic regressions trained by `evals/train_scorer.py` on public benchmarks, never on the golden
    set. The abstention names the first reason that holds: a question word the corpus never mentions
    that names something, names of the question no single document covers, or none.

@@ -34,6 +34,11 @@ def _parser() -> argparse.ArgumentParser:
         choices=["off", "local", "openai", "ollama"],
         help="a language model that checks extractive answers (default: off, or ASSISTANT_ANSWERING__VERIFIER)",
     )
+    parser.add_argument(
+        "--caution",
+        choices=["low", "normal", "high", "highest"],
+        help="how readily the answerer abstains (default: normal, or ASSISTANT_ANSWERING__CAUTION)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     ingest = commands.add_parser("ingest", help="build or update the index from the corpus folder")
@@ -92,7 +97,7 @@ def _settings(args: argparse.Namespace) -> object:
     if args.index:
         base = Settings().store
         overrides["store"] = StoreSettings(**{**base.model_dump(), "path": Path(args.index)})
-    chosen = {key: getattr(args, key) for key in ("answerer", "verifier") if getattr(args, key, None)}
+    chosen = {key: getattr(args, key) for key in ("answerer", "verifier", "caution") if getattr(args, key, None)}
     if chosen:
         overrides["answering"] = Settings().answering.model_copy(update=chosen)
     return Settings(**overrides)  # type: ignore[arg-type]

@@ -368,7 +368,8 @@ class Assistant:
             except BackendError as exc:
                 failure = f"not verified: {exc}"
         # A verifier with a threshold trained for it decides in the answer model's place (verifying.py).
-        threshold = -math.inf if checker is not None and checker[1] is not None and checker[1].trained else None
+        trained = checker is not None and checker[1] is not None and checker[1].trained
+        threshold = -math.inf if trained else self.answerer.scorer.threshold_for(self.settings.answering.caution)
         mark = time.perf_counter()
         arguments = context.answer_arguments()
         ranking = self.answerer.rank(text, context.passages, **arguments)

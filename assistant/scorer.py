@@ -11,7 +11,8 @@ golden set or the seed corpus) and shipped as one small JSON file, `assistant/da
   candidate list as a whole (`ANSWER_FEATURES`): the best sentence's probability, its margin over
   the runner-up, the share of the question's words the corpus lacks. The answerer abstains when
   that probability is below `threshold`, which the training script chose on held-out folds of the
-  training data.
+  training data; `thresholds` holds one per caution level (`CAUTION`, the `answering.caution`
+  setting), chosen the same way.
 
 Features are plain floats computed by `assistant.answering`; this module only holds the weights,
 applies them, and fits them (`fit_logistic`, L2-regularised Newton iterations in numpy, so that
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,10 @@ import numpy as np
 
 MODEL_FILE = Path(__file__).with_name("data") / "scorer.json"
 FORMAT = 1
+# Caution levels (`answering.caution`) -> the share of the right answers (answerable training questions whose
+# best sentence is right) that the level's threshold keeps, out of fold; "highest" keeps whatever share gives
+# the best balanced pass rate (`evals/train_scorer.py`, `best_threshold`).
+CAUTION = {"low": 0.95, "normal": 0.9, "high": 0.8, "highest": 0.0}
 
 SENTENCE_FEATURES = (
     "dense",  # cosine of question and sentence vectors
@@ -134,12 +139,24 @@ class Linear:
 
 @dataclass(frozen=True)
 class Scorer:
-    """The sentence model, the answer model and the abstention threshold, with where they came from."""
+    """The sentence model, the answer model and the abstention threshold, with where they came from.
+
+    `threshold` is the "normal" caution level's; `thresholds` has every level's (`threshold_for`).
+    """
 
     sentence: Linear
     answer: Linear
     threshold: float
     provenance: dict[str, Any]
+    thresholds: dict[str, float] = field(default_factory=dict)
+
+    def threshold_for(self, caution: str) -> float:
+        """The abstention threshold of a caution level (`CAUTION`)."""
+        if caution == "normal":
+            return self.threshold
+        if caution not in self.thresholds:
+            raise ValueError(f"the scorer has no threshold for caution {caution!r}; retrain with evals/train_scorer.py")
+        return self.thresholds[caution]
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (the format of `assistant/data/scorer.json`)."""
@@ -148,6 +165,7 @@ class Scorer:
             "sentence": self.sentence.to_dict(),
             "answer": self.answer.to_dict(),
             "threshold": round(self.threshold, 6),
+            "thresholds": {level: round(value, 6) for level, value in self.thresholds.items()},
             "provenance": self.provenance,
         }
 
@@ -159,7 +177,8 @@ class Scorer:
         sentence, answer = Linear.from_dict(data["sentence"]), Linear.from_dict(data["answer"])
         if sentence.names != SENTENCE_FEATURES or answer.names != ANSWER_FEATURES:
             raise ValueError("scorer features differ from this version's; retrain with evals/train_scorer.py")
-        return cls(sentence, answer, float(data["threshold"]), dict(data.get("provenance", {})))
+        thresholds = {level: float(value) for level, value in data.get("thresholds", {}).items()}
+        return cls(sentence, answer, float(data["threshold"]), dict(data.get("provenance", {})), thresholds)
 
     def save(self, path: Path) -> None:
         """Write the scorer as JSON."""

@@ -77,6 +77,13 @@ class AnsweringSettings(_Section):
         "the assistant abstains when it says the quoted text does not answer the question (1.5-3 s per answer "
         "with the local model, whose verdict is graded by a trained threshold; see verifying.py)",
     )
+    caution: Literal["low", "normal", "high", "highest"] = Field(
+        "normal",
+        description="How readily the extractive answerer abstains: each level's threshold was trained to keep a "
+        "share of the right answers (low 95 %, normal 90 %, high 80 %, highest: the best balanced pass rate on the "
+        "training data); a higher level abstains more often, on unanswerable and answerable questions alike. "
+        "A local verifier with a trained threshold decides in its place",
+    )
     max_question_chars: int = Field(2000, ge=10, description="Longer questions are refused with a clear error")
     max_sentences: int = Field(4, ge=1, le=12, description="Most sentences an extractive answer quotes")
     history_turns: int = Field(3, ge=0, description="How many earlier user turns a follow-up may draw on")

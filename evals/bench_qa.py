@@ -3,7 +3,7 @@
 Run from the repo root (about 5 minutes on 2 cores, 3 once the PubMedQA index exists; `evals/train_scorer.py`
 must have written evals/scorer_folds.json for the current features):
     .venv/bin/python evals/bench_qa.py [--questions 200] [--skip-langchain] [--skip-scifact] [--skip-pubmedqa]
-        [--json PATH] [--verifier local|openai|ollama] [--squad PATH]
+        [--json PATH] [--verifier local|openai|ollama] [--squad PATH] [--caution low|normal|high|highest]
 
 Rows, every one through `Assistant.answer()` with no history and the default (extractive) answerer:
 1. SQuAD 2.0 open corpus. The 8 articles of `squad2/dev-half.json` are the corpus (one file each: title line,
@@ -31,6 +31,8 @@ With --verifier BACKEND, every section also gets a row with `answering.verifier`
 language model checks each extractive answer; see assistant/verifying.py): SQuAD "learned + <backend> verifier,
 leave-articles-out" (the fold scorers), and golden and SciFact "with the verifier". About 1.4 s more per answer
 (p50; 2.4 s p95) that is not an abstention with the local model (Qwen2.5-Coder-1.5B, 2 cores).
+With --caution LEVEL, every row answers at that `answering.caution` level (the run sets
+ASSISTANT_ANSWERING__CAUTION; each scorer's threshold for the level; the SQuAD rows' names say it).
 Latency p50/p95 are warm `answer()` wall times in this process. The table (markdown) goes to stdout, progress to
 stderr.
 """
@@ -66,7 +68,7 @@ from assistant.embedding import Embedder  # noqa: E402
 from assistant.evaluation.golden import load_golden, run_golden  # noqa: E402
 from assistant.pipeline import Assistant  # noqa: E402
 from assistant.records import SPACED_MARKER, Answer  # noqa: E402
-from assistant.scorer import Scorer, default_scorer  # noqa: E402
+from assistant.scorer import CAUTION, Scorer, default_scorer  # noqa: E402
 from assistant.settings import Settings, StoreSettings  # noqa: E402
 
 WORK = ROOT / "evals" / "bench" / "qa"
@@ -187,13 +189,16 @@ def squad_rows(
     # A question of an article no fold left out gets the shipped scorer: it was not trained on it either.
     trained = all(q["article"] in folds for q in questions)
     shipped_name = "learned, shipped (in-sample)" if trained else "learned, shipped"
-    rows = [Row("learned, leave-articles-out"), Row(shipped_name), Row("never abstains")]
+    caution = assistant.settings.answering.caution
+    level = "" if caution == "normal" else f", caution {caution}"
+    rows = [Row(f"learned{level}, leave-articles-out"), Row(shipped_name + level), Row("never abstains")]
     checked = verifying(assistant, verifier) if verifier else None
     checked_row = Row(f"learned + {verifier} verifier, leave-articles-out")
     for q in questions:
         scorer = folds.get(q["article"], shipped)
         answerer = assistant.answerer
-        for row, chosen in zip(rows, (scorer, shipped, Scorer(scorer.sentence, scorer.answer, -1.0, {})), strict=True):
+        never = Scorer(scorer.sentence, scorer.answer, -1.0, {}, dict.fromkeys(CAUTION, -1.0))
+        for row, chosen in zip(rows, (scorer, shipped, never), strict=True):
             answerer.scorer = chosen
             result, seconds = timed(assistant, q["question"])
             words = None if result.abstained else answer_words(result)
@@ -362,7 +367,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--verifier", choices=["local", "openai", "ollama"], help="add rows with this backend checking the answers"
     )
+    parser.add_argument("--caution", choices=list(CAUTION), default="normal", help="the answering.caution level")
     args = parser.parse_args(argv)
+    os.environ["ASSISTANT_ANSWERING__CAUTION"] = args.caution  # every Settings() of this run reads it
     embedder = Embedder()
     record: dict[str, Any] = {"date": datetime.now().isoformat(timespec="seconds"), "commit": bench_scale.commit()}
     record["squad_questions"] = args.questions

@@ -31,7 +31,9 @@ Two logistic regressions (`assistant.scorer.fit_logistic`):
    the sentence model's out-of-fold logits (groups: the SQuAD articles and each other data set), so they look
    like those of text the model never saw.
 The abstention threshold is chosen on out-of-fold answer probabilities of this training data (never on the golden
-or held-out sets): the highest one that still keeps 90% of the right answers (`best_threshold` says why).
+or held-out sets): the highest one that still keeps 90% of the right answers (`best_threshold` says why). The
+other caution levels (`assistant.scorer.CAUTION`, the `answering.caution` setting) get theirs the same way, each
+keeping its own share of the right answers (95 %, 80 %; "highest": the best balanced pass rate).
 
 Outputs: `--out` (the shipped scorer, trained on everything) and `--folds-out`: 4 scorers, each trained without
 2 of the 8 SQuAD articles (and with all the other data sets), which `evals/bench_qa.py` uses to score every
@@ -66,6 +68,7 @@ from assistant.embedding import Embedder  # noqa: E402
 from assistant.pipeline import Assistant  # noqa: E402
 from assistant.scorer import (  # noqa: E402
     ANSWER_FEATURES,
+    CAUTION,
     MODEL_FILE,
     SENTENCE_FEATURES,
     Linear,
@@ -84,7 +87,6 @@ FOLDS_FILE = ROOT / "evals" / "scorer_folds.json"
 QUESTION_LEVEL = frozenset({"missing_share", "missing_name", "only_common", "log_candidates", "log_terms"})
 OTHER_SETS = frozenset({"pubmedqa", "scifact", "expertqa"})
 HELD_CLAIMS = 60  # the SciFact test claims that evals/bench_qa.py and evals/bench_scale.py ask: never trained on
-KEEP_RIGHT = 0.9  # the abstention threshold keeps at least this share of right answers (see best_threshold)
 LEFT_OUT = 0.4  # share of PubMedQA and SciFact questions whose documents are left out of the corpus
 N_FOLDS = 4
 SEED = 0
@@ -396,10 +398,12 @@ def fit_answer(rows: list[tuple[Item, list[float], bool]], weights: dict[bool, f
     return fit_logistic(x, y, ANSWER_FEATURES, weights=w, l2=ANSWER_L2)
 
 
-def best_threshold(scored: list[tuple[Item, float, bool]], items: list[Item]) -> tuple[float, float]:
+def best_threshold(
+    scored: list[tuple[Item, float, bool]], items: list[Item], keep: float = CAUTION["normal"]
+) -> tuple[float, float]:
     """The abstention threshold; returns (threshold, balanced pass rate over `items` at it).
 
-    The rule: abstain as often as possible on unanswerable questions while keeping at least `KEEP_RIGHT` of
+    The rule: abstain as often as possible on unanswerable questions while keeping at least `keep` (90 %) of
     the right answers that answering everything would give (answerable questions whose best sentence is
     right). Among the thresholds that keep that many, the one with the best balanced pass rate wins, which
     is the highest of them. A product decision, written down here: a user's questions are mostly
@@ -423,7 +427,7 @@ def best_threshold(scored: list[tuple[Item, float, bool]], items: list[Item]) ->
                 kept += weights[True] if item.answerable and right else 0.0
             else:
                 rate += 0.0 if item.answerable else weights[False]
-        if kept < KEEP_RIGHT * all_right:
+        if kept < keep * all_right:
             break  # higher thresholds keep fewer
         rate += kept
         if rate > best[1] + 1e-12:
@@ -447,9 +451,18 @@ def train(items: list[Item], provenance: dict[str, Any]) -> tuple[Scorer, dict[s
             for item, row, right in rows
             if item.group == group
         ]
-    threshold, rate = best_threshold(scored, items)
+    chosen = {level: best_threshold(scored, items, keep) for level, keep in CAUTION.items()}
+    threshold, rate = chosen["normal"]
     answer = fit_answer(rows, weights)
-    by_group: dict[str, dict[str, float]] = {}
+    thresholds = {level: value for level, (value, _) in chosen.items() if level != "normal"}
+    by_level = {level: by_group(scored, items, value) for level, (value, _) in chosen.items()}
+    info = {"balanced_pass_oof": rate, "groups": by_level["normal"], "levels": by_level}
+    return Scorer(sentence, answer, threshold, provenance, thresholds), info
+
+
+def by_group(scored: list[tuple[Item, float, bool]], items: list[Item], threshold: float) -> dict[str, Any]:
+    """Out-of-fold pass rates at `threshold` for SQuAD and each other data set: answerable right, abstained."""
+    out: dict[str, Any] = {}
     for kind in ("squad", *sorted(OTHER_SETS)):
         chosen = [i for i in items if (i.group if i.group in OTHER_SETS else "squad") == kind]
         if not chosen:
@@ -459,12 +472,12 @@ def train(items: list[Item], provenance: dict[str, Any]) -> tuple[Scorer, dict[s
         kept = {id(i) for i, p, _ in scored if id(i) in ids and p >= threshold}
         yes = [i for i in chosen if i.answerable]
         no = [i for i in chosen if not i.answerable]
-        by_group[kind] = {
+        out[kind] = {
             "answerable_right": sum(answered.get(id(i), False) for i in yes) / max(1, len(yes)),
             "unanswerable_abstained": sum(id(i) not in kept for i in no) / max(1, len(no)),
             "n": len(chosen),
         }
-    return Scorer(sentence, answer, threshold, provenance), {"balanced_pass_oof": rate, "groups": by_group}
+    return out
 
 
 def evaluate(scorer: Scorer, items: list[Item]) -> dict[str, float]:
@@ -580,6 +593,16 @@ def main(argv: list[str] | None = None) -> int:
             f"- {kind}: {result['n']} questions, answerable right {result['answerable_right']:.2f}, "
             f"unanswerable abstained {result['unanswerable_abstained']:.2f}"
         )
+    kinds = list(info["groups"])
+    print("\nCaution levels, out of fold as above (answerable right / unanswerable abstained):")
+    print(f"| caution | keeps of the right answers | threshold | {' | '.join(kinds)} |")
+    print("|---|---|---|" + "---|" * len(kinds))
+    for level, groups in info["levels"].items():
+        cells = " | ".join(
+            f"{groups[k]['answerable_right']:.2f} / {groups[k]['unanswerable_abstained']:.2f}" for k in kinds
+        )
+        keep = f"{CAUTION[level]:.0%}" if CAUTION[level] else "best balanced"
+        print(f"| {level} | {keep} | {final.threshold_for(level):.3f} | {cells} |")
     return 0
 
 

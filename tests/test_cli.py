@@ -41,6 +41,15 @@ def test_ask_text_lists_sources(cli_root: Path, capsys: pytest.CaptureFixture[st
     assert "Sources:" in out and "[1]" in out and "dissociation" in out
 
 
+def test_caution_makes_the_answerer_abstain_more(cli_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--caution highest` abstains on a question whose answer the normal level gives (its confidence is between)."""
+    question = "What weaknesses did critics point out in the PET ketamine research?"
+    assert main(["ask", "--json", question]) == 0
+    assert not json.loads(capsys.readouterr().out)["abstained"]
+    assert main(["--caution", "highest", "ask", "--json", question]) == 0
+    assert json.loads(capsys.readouterr().out)["abstained"]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [(["ask", ""], "empty"), (["ask", "x" * 5000], "limit"), (["--corpus", "nowhere", "ask", "hi"], "does not exist")],

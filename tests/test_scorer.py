@@ -15,7 +15,7 @@ import pytest
 from assistant import verifying
 from assistant.models import DEFAULT_MODEL, model_path
 from assistant.pipeline import Assistant
-from assistant.scorer import ANSWER_FEATURES, SENTENCE_FEATURES, Scorer, default_scorer, fit_logistic
+from assistant.scorer import ANSWER_FEATURES, CAUTION, SENTENCE_FEATURES, Scorer, default_scorer, fit_logistic
 from tests.conftest import REPO
 
 
@@ -51,6 +51,43 @@ def test_shipped_scorer_is_trained_and_matches_the_features() -> None:
     assert not scorer.provenance.get("placeholder")
     assert "SQuAD" in scorer.provenance["data"]
     assert any(w != 0 for w in scorer.sentence.weights)
+
+
+def test_caution_levels_are_trained_and_ordered(tmp_path: Path) -> None:
+    """Every caution level has a threshold, stricter levels higher; they survive a save and load."""
+    scorer = default_scorer()
+    levels = [scorer.threshold_for(level) for level in CAUTION]
+    assert levels == sorted(levels) and levels[0] < levels[-1]
+    assert scorer.threshold_for("normal") == scorer.threshold
+    path = tmp_path / "scorer.json"
+    scorer.save(path)
+    assert Scorer.load(path).thresholds == scorer.thresholds
+    with pytest.raises(ValueError, match="caution 'paranoid'"):
+        scorer.threshold_for("paranoid")
+
+
+def test_a_higher_caution_abstains_where_normal_answers(seed_assistant: Assistant) -> None:
+    """Golden questions whose answer confidence lies between the normal and the highest level's threshold are
+    answered at normal and abstained on at highest; the most confident one is answered at both."""
+    answering = seed_assistant.settings.answering.model_copy(update={"caution": "highest"})
+    settings = seed_assistant.settings.model_copy(update={"answering": answering})
+    cautious = Assistant(settings, embedder=seed_assistant.embedder, store=seed_assistant.store)
+    scorer = seed_assistant.answerer.scorer
+    low, high = scorer.threshold_for("normal"), scorer.threshold_for("highest")
+    confidence: dict[str, float] = {}
+    for line in (REPO / "evals" / "golden.jsonl").read_text(encoding="utf-8").splitlines():
+        item = json.loads(line)
+        if item["kind"] in {"fact", "paraphrase"}:  # one question each, answered (or not) by the answer model
+            context = seed_assistant.context(item["question"])
+            ranking = seed_assistant.answerer.rank(item["question"], context.passages, **context.answer_arguments())
+            confidence[item["question"]] = ranking.confidence
+    between = [q for q, c in confidence.items() if low <= c < high]
+    assert len(between) >= 2  # else the seed corpus tests nothing here
+    for question in between:
+        assert not seed_assistant.answer(question).abstained, question
+        assert cautious.answer(question).abstained, question
+    most = max(confidence, key=lambda q: confidence[q])
+    assert not cautious.answer(most).abstained
 
 
 def test_a_scorer_of_other_features_is_refused(tmp_path: Path) -> None:
@@ -92,6 +129,8 @@ def test_training_script_runs_on_a_slice(tmp_path: Path) -> None:
     for fold in saved:
         Scorer.from_dict(fold["scorer"])
     assert "held-out articles" in done.stdout
+    assert set(scorer.thresholds) == set(CAUTION) - {"normal"}
+    assert "| highest | best balanced |" in done.stdout
 
 
 @pytest.mark.slow
