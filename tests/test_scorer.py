@@ -8,14 +8,17 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import pytest
 
 from assistant import verifying
+from assistant.cli import _parser
 from assistant.models import DEFAULT_MODEL, model_path
 from assistant.pipeline import Assistant
 from assistant.scorer import ANSWER_FEATURES, CAUTION, SENTENCE_FEATURES, Scorer, default_scorer, fit_logistic
+from assistant.settings import AnsweringSettings
 from tests.conftest import REPO
 
 
@@ -64,6 +67,10 @@ def test_caution_levels_are_trained_and_ordered(tmp_path: Path) -> None:
     assert Scorer.load(path).thresholds == scorer.thresholds
     with pytest.raises(ValueError, match="caution 'paranoid'"):
         scorer.threshold_for("paranoid")
+    # The setting and the command line offer exactly the trained levels (each writes them out, to import lightly).
+    assert get_args(AnsweringSettings.model_fields["caution"].annotation) == tuple(CAUTION)
+    option = next(a for a in _parser()._actions if "--caution" in a.option_strings)
+    assert tuple(option.choices or ()) == tuple(CAUTION)
 
 
 def test_a_higher_caution_abstains_where_normal_answers(seed_assistant: Assistant) -> None:
