@@ -38,13 +38,17 @@ _GLUE = (
     r"(?i:the|a|an|this|that|these|those|did|does|do|is|are|was|were|has|have|had|and|or|to|what|which|who"
     r"|how|why|when|of|about|say|says|said)"
 )
-# "the sleep article", "this BBC piece", "the Lancet rapid eye movement abstract".
+# "the sleep article", "this BBC piece", "the Lancet rapid eye movement abstract", "the PET and fMRI articles".
 _REFERENCE = re.compile(
     rf"\b(?i:the|this|that|these|those|an?)\s+(?!(?i:kind|sort|type|form|part|piece|bit)\s+of\b)"
-    rf"((?:(?!{_GLUE}\b)[\w'’/&.\-]+\s+){{1,6}}?)((?i:{_NOUNS}))\b"
+    rf"((?:(?!{_GLUE}\b)[\w'’/&.\-]+,?\s+(?:(?i:and|or)\s+(?:(?i:the)\s+)?)?){{1,6}}?)((?i:{_NOUNS}))\b"
     rf"|\b(?i:according to|as reported by|reported by|published by|in|by|from)\s+(?i:the\s+)?"
-    rf"((?:[A-Z][\w'’&.\-]*\s*){{1,4}})()",
+    rf"((?:[A-Z][\w'’&.\-]*\s*){{1,4}})()"
+    # "Why does Isha Health say ...", "What did Medical Xpress report ...": a name as the one who says it.
+    rf"|\b(?i:does|did|do)\s+((?:[A-Z][\w'’&.\-]*\s+){{1,4}}?)(?=(?i:say|report|write|think|claim|argue)\b)()",
 )
+
+_CONJUNCTS = re.compile(r",|\b(?i:and|or)\b")
 
 
 @dataclass
@@ -143,6 +147,14 @@ class DocumentNames:
         frequency = Counter(term for terms in self.names.values() for term in terms)
         return {t: math.log(len(self.names) / n) for t, n in frequency.items()}
 
+    def _named(self, words: set[str]) -> dict[str, set[str]]:
+        """The documents `words` name best -> the words that name each; none if that is half the corpus or more."""
+        hits = {source: words & names for source, names in self.names.items()}
+        scores = {source: sum(self.weight[t] for t in hit) for source, hit in hits.items()}
+        best = max(scores.values())
+        top = {source: hits[source] for source, score in scores.items() if score >= best - 1e-9}
+        return {} if best <= 0 or len(top) > len(self.names) / 2 else top
+
     def resolve(self, question: str) -> Reference:
         """The documents the question names, if it names any (see the module docstring)."""
         matches = list(_REFERENCE.finditer(question))
@@ -152,16 +164,17 @@ class DocumentNames:
         selectors: set[str] = set()
         nouns: set[str] = set()
         for match in matches:
-            words = _terms(match.group(1) or match.group(3) or "")
-            hits = {source: words & names for source, names in self.names.items()}
-            scores = {source: sum(self.weight[t] for t in hit) for source, hit in hits.items()}
-            best = max(scores.values())
-            top = [source for source, score in scores.items() if score >= best - 1e-9]
-            if best <= 0 or len(top) > len(self.names) / 2:
-                continue  # names nothing, or half the corpus or more: not a reference to particular documents
-            for source in top:
-                if source not in chosen:
-                    chosen.append(source)
-                selectors |= {t for t in hits[source] if self.weight[t] > 0}
-            nouns |= _terms(match.group(2) or "")
+            # "the PET and fMRI articles", "the A, B or C studies": each name is looked up on its own, and a
+            # list names one document per name or is no list of names ("that medical and clinical research").
+            name = match.group(1) or match.group(3) or match.group(5) or ""
+            found = [self._named(_terms(part)) for part in _CONJUNCTS.split(name)]
+            if len(found) > 1 and any(len(hits) != 1 for hits in found):
+                continue
+            for hits in found:
+                for source, words in hits.items():
+                    if source not in chosen:
+                        chosen.append(source)
+                    selectors |= {t for t in words if self.weight[t] > 0}
+            if any(found):
+                nouns |= _terms(match.group(2) or "")
         return Reference(chosen, selectors, nouns)

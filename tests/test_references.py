@@ -52,10 +52,13 @@ def names() -> DocumentNames:
         ("What does the MTR study say about illness duration?", [MTR]),  # an acronym the document defines
         ("The PET study and the fMRI article: what do they find?", [PET, FMRI]),
         ("What was reported by Medical Xpress?", [PET]),
+        ("What do the PET and fMRI articles say about speed?", [PET, FMRI]),  # one noun, two names
+        ("Do the Isha Health, Medical Xpress or Radiology write-ups name a journal?", [ISHA, PET, MTR]),
+        ("Why does Isha Health say depression is more than a mood?", [ISHA]),  # the name as the one who says it
     ],
 )
 def test_references_resolve_to_the_named_documents(names: DocumentNames, question: str, sources: list[str]) -> None:
-    """A phrase ending in a document noun, or after "according to"/"by", picks the documents it names."""
+    """A document-noun phrase, a name after "according to"/"by" or one that says something picks those documents."""
     reference = names.resolve(question)
     assert reference.sources == sources
     assert reference.selectors  # the words that named them
@@ -68,6 +71,8 @@ def test_references_resolve_to_the_named_documents(names: DocumentNames, questio
         "What does this kind of brain-scan research teach us?",  # "kind of" is not a document's name
         "Which parts of the brain did the researchers study?",  # no words between determiner and noun
         "How does ketamine act so fast?",
+        "What did the patients and controls study find?",  # coordinated words that name no document
+        "Why do Scientists say ketamine works?",  # says something, but names no document
     ],
 )
 def test_phrases_that_name_no_particular_document_select_nothing(names: DocumentNames, question: str) -> None:
