@@ -28,12 +28,13 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
-from assistant.answering import ExtractiveAnswerer, Ranking, asks_about_documents
+from assistant.answering import ExtractiveAnswerer
 from assistant.chunking import encoding, sentence_spans
 from assistant.embedding import Embedder
 from assistant.errors import BackendError, QuestionError
 from assistant.indexing import Indexer, IngestReport
 from assistant.questions import is_follow_up, parse, split_compound
+from assistant.ranking import Ranking, asks_about_documents
 from assistant.records import MARKER, SPACED_MARKER, Answer, Citation, Passage, abstention_text
 from assistant.references import Reference
 from assistant.retrieval import Retriever, analyse

@@ -14,7 +14,7 @@ golden set or the seed corpus) and shipped as one small JSON file, `assistant/da
   training data; `thresholds` holds one per caution level (`CAUTION`, the `answering.caution`
   setting), chosen the same way.
 
-Features are plain floats computed by `assistant.answering`; this module only holds the weights,
+Features are plain floats computed by `assistant.ranking`; this module only holds the weights,
 applies them, and fits them (`fit_logistic`, L2-regularised Newton iterations in numpy, so that
 training is deterministic and needs no extra package).
 """

@@ -63,9 +63,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from assistant import scorer as scorer_module  # noqa: E402
-from assistant.answering import MEASURED_TYPES  # noqa: E402
 from assistant.embedding import Embedder  # noqa: E402
 from assistant.pipeline import Assistant  # noqa: E402
+from assistant.ranking import MEASURED_TYPES  # noqa: E402
 from assistant.scorer import (  # noqa: E402
     ANSWER_FEATURES,
     CAUTION,
