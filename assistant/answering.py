@@ -110,7 +110,8 @@ class ExtractiveAnswerer(SentenceRanker):
             return self._compose(base, firsts[: self.max_sentences] if question.multi else metadata[:1], reason="")
         if question.answer_type and not any(s.features["evidence"] for s in ranked):
             # "How many ...?" and no candidate holds a number at all, "Who ...?" and none holds a name,
-            # "Which journal ...?" and none names a venue: nothing here can answer it (README, "No name anywhere").
+            # "Which journal ...?" and none names a venue: nothing here can answer it
+            # (docs/experiments.md, "No name anywhere").
             return self.abstain(base, f"the documents do not give {ANSWER_NOUNS[question.answer_type]} for that")
         if ranking.confidence < (self.scorer.threshold if threshold is None else threshold):
             if ranking.missing_names:

@@ -401,7 +401,7 @@ class Assistant:
             if isinstance(self._verifier, LocalChat) and self._grading is None:
                 self._grading = local_grading(self._verifier) or False
                 if not (self._grading and self._grading.trained):
-                    # Untrained, its verdicts are unmeasured (SmolLM2-135M: at chance, README "Measured").
+                    # Untrained, its verdicts are unmeasured (SmolLM2-135M is no verifier: docs/experiments.md).
                     logger.warning("the verifier %s has no threshold trained for it", self._verifier.model_path)
             return self._verifier, self._grading or None
 

@@ -287,7 +287,7 @@ class SentenceRanker:
         if CROSS_REFERENCE.match(text):
             return False  # "For more information on X, see X.": points elsewhere, says nothing
         meta, label = sentence.meta, BYLINE.match(text)
-        # Prose that opens with a label word stays out as well: letting it answer measured worse (README).
+        # Prose that opens with a label word stays out as well: letting it answer measured worse (docs/experiments.md).
         labelled = bool(meta) or label is not None
         if labelled and not (meta & question.asked) and question.answer_type not in {"date", "venue", "name"}:
             return False  # a byline or date line answers "who wrote" or "when", nothing else

@@ -38,9 +38,9 @@ more features, separates them at about 0.58). One model pass per candidate on th
 still far from what the SQuAD target needs: not in the product. (With fewer than 4 folds the reordering table
 below mixes reordered questions with ones that keep the sentence model's order.)
 
-Result (2026-11-30, README "Answer quality"): 0.697 alone, 0.714 at K=3 and weight 0.25 (the fewest
-candidates within 0.003 of the best row, 0.716 at K=6). Wired into `answer()`, the 200-question SQuAD
-benchmark (`evals/bench_qa.py`) gave 65/100 answerable and 34/100 abstained with and without it, at p50
+Result (2026-11-30, docs/experiments.md, "A cross-encoder reranker"): 0.697 alone, 0.714 at K=3 and weight 0.25
+(the fewest candidates within 0.003 of the best row, 0.716 at K=6). Wired into `answer()`, the 200-question
+SQuAD benchmark (`evals/bench_qa.py`) gave 65/100 answerable and 34/100 abstained with and without it, at p50
 112 ms instead of 25 ms (3 pairs on one thread). Not worth its milliseconds, so it is not in the product.
 """
 

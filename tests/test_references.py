@@ -211,7 +211,7 @@ def test_a_named_document_answers_and_its_name_need_not_be_in_the_sentence(seed_
 # one by one; the answerer's decisions are now learned on public benchmarks (assistant/scorer.py), so
 # the list is a small measured set like the golden one: 6 of 8 abstain since a question asking for a name,
 # an organisation or a place abstains when no candidate holds one (3 before; 5 before the answer model read
-# whether a question asking for a figure or a date got one; golden and held-out gained more, see README).
+# whether a question asking for a figure or a date got one; golden and held-out gained more, see docs/experiments.md).
 UNANSWERABLE = [
     "is ketamine addictive?",  # its only other word is in every passage
     "Who are the authors of the Radiology paper on magnetization transfer imaging?",  # no person is named
